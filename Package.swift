@@ -1,0 +1,89 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Compiler settings every target shares: Swift 6 language mode (strict
+/// concurrency is on by default there) and warnings treated as errors, so
+/// "no warnings" is enforced by the build, not by review.
+let strict: [SwiftSetting] = [
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "Sixteen",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sixteen", targets: ["sixteen"]),
+        .library(name: "SixteenServer", targets: ["SixteenServer"]),
+        .library(name: "SixteenProtocol", targets: ["SixteenProtocol"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // libev, from Debian's libev-dev (no pkg-config file: the module map links `ev`).
+        .systemLibrary(
+            name: "CLibEv",
+            path: "CLibEv",
+            providers: [.apt(["libev-dev"])]
+        ),
+        // A thin layer over libev: loops, watchers, threads, and socket calls with typed outcomes.
+        .target(
+            name: "Reactor",
+            dependencies: ["CLibEv"],
+            swiftSettings: strict
+        ),
+        // Pure protocol state machines: events in, actions out. No syscalls, no libev, no clock.
+        .target(
+            name: "SixteenProtocol",
+            swiftSettings: strict
+        ),
+        // The daemon: listeners, accept path, connection table, and the glue that
+        // performs the state machines' actions on real sockets.
+        .target(
+            name: "SixteenServer",
+            dependencies: [
+                "Reactor", "SixteenProtocol",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The clients: the book's one-shot client (and, later, the load generator).
+        .target(
+            name: "SixteenClient",
+            dependencies: ["Reactor", "SixteenProtocol"],
+            swiftSettings: strict
+        ),
+        // The one thin executable.
+        .executableTarget(
+            name: "sixteen",
+            dependencies: [
+                "SixteenServer", "SixteenClient", "Reactor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "ReactorTests",
+            dependencies: ["Reactor", "CLibEv"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SixteenProtocolTests",
+            dependencies: ["SixteenProtocol"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SixteenServerTests",
+            dependencies: ["SixteenServer", "SixteenClient", "Reactor", "SixteenProtocol"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["Reactor"],
+            swiftSettings: strict
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

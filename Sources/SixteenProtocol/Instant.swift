@@ -1,0 +1,34 @@
+/// A point on a monotonic clock, in nanoseconds from an arbitrary origin.
+///
+/// State machines never read a clock: the glue passes `now` with every event,
+/// so tests drive time by hand and deadlines are plain comparisons.
+public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
+    public var nanoseconds: Int64
+
+    public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
+
+    public static let zero = Instant(nanoseconds: 0)
+
+    public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
+
+    public static func + (lhs: Instant, rhs: Duration) -> Instant {
+        Instant(nanoseconds: lhs.nanoseconds &+ rhs.nanoseconds)
+    }
+
+    /// How long from `self` until `later`, in seconds (negative if `later` has passed).
+    public func seconds(until later: Instant) -> Double {
+        Double(later.nanoseconds &- nanoseconds) / 1e9
+    }
+
+    public var description: String { "\(Double(nanoseconds) / 1e9)s" }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating far beyond any timeout we configure.
+    public var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        return whole &+ attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Logging
+
+/// A duration given in (possibly fractional) seconds on the command line.
+struct Seconds: ExpressibleByArgument, CustomStringConvertible {
+    let duration: Duration
+    let text: String
+
+    init?(argument: String) {
+        guard let value = Double(argument), value.isFinite, value > 0, value <= 86_400 * 365 else { return nil }
+        duration = .nanoseconds(Int64(value * 1e9))
+        text = argument
+    }
+
+    init(_ seconds: Int) {
+        duration = .seconds(seconds)
+        text = "\(seconds)"
+    }
+
+    var description: String { text }
+    var defaultValueDescription: String { text }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Sends swift-log's output to stderr, at `level`.
+func makeLogger(level: Logger.Level) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    var logger = Logger(label: "sixteen")
+    logger.logLevel = level
+    return logger
+}
+
+/// Checks a port number given with `-p`.
+func validatePort(_ port: Int) throws {
+    guard (0...65535).contains(port) else {
+        throw ValidationError("port \(port) is out of range (0-65535)")
+    }
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `sixteen`: the daemon, and the clients that talk to it.
+struct Sixteen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sixteen",
+        abstract: "An event-driven, nonblocking TCP server (and its clients) for the protocols of Foundations of Python Network Programming, chapter 3.",
+        version: "0.1.0",
+        subcommands: [ServerCommand.self, ClientCommand.self]
+    )
+}
+
+/// A failure at run time (not a usage error): one line on stderr, exit 1.
+struct CommandFailure: Error {
+    let message: String
+    var exitCode: Int32 = 1
+}
+
+/// Exit codes: 0 success, 1 a run-time failure, 2 a usage error (bad flag or
+/// value). Every failure is one line on stderr; nothing prints a stack trace.
+@main
+enum Entry {
+    static func main() {
+        let command: ParsableCommand
+        do {
+            command = try Sixteen.parseAsRoot()
+        } catch {
+            if Sixteen.exitCode(for: error) == .success {
+                Sixteen.exit(withError: error)  // --help, --version
+            }
+            fail("\(Sixteen.message(for: error)) (see 'sixteen --help')", code: 2)
+        }
+        do {
+            var command = command
+            try command.run()
+        } catch let failure as CommandFailure {
+            fail(failure.message, code: failure.exitCode)
+        } catch {
+            fail("\(error)", code: 1)
+        }
+    }
+
+    static func fail(_ message: String, code: Int32) -> Never {
+        fflush(nil)
+        let line = "sixteen: " + message.split(separator: "\n", omittingEmptySubsequences: true).joined(separator: " ") + "\n"
+        var bytes = Array(line.utf8)
+        _ = write(2, &bytes, bytes.count)
+        exit(code)
+    }
+}
