@@ -64,6 +64,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Helpers shared by the integration and end-to-end tests (tests may use Foundation).
+        .target(
+            name: "TestSupport",
+            dependencies: ["Reactor", "SixteenClient", "SixteenProtocol"],
+            path: "Tests/TestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "ReactorTests",
             dependencies: ["Reactor", "CLibEv"],
@@ -76,12 +83,15 @@ let package = Package(
         ),
         .testTarget(
             name: "SixteenServerTests",
-            dependencies: ["SixteenServer", "SixteenClient", "Reactor", "SixteenProtocol"],
+            dependencies: [
+                "SixteenServer", "SixteenClient", "Reactor", "SixteenProtocol", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Reactor"],
+            dependencies: ["Reactor", "TestSupport", "SixteenClient", "SixteenProtocol"],
             swiftSettings: strict
         ),
     ],

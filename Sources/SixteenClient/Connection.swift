@@ -37,6 +37,7 @@ public final class DeadlineConnection {
     public let peer: SocketAddress
     private let deadline: Int64
     private let timeout: Duration
+    private var closed = false
 
     /// Connects to the first address of `host` that accepts, within `timeout`.
     public init(host: String, port: Int, timeout: Duration) throws(ClientError) {
@@ -80,7 +81,19 @@ public final class DeadlineConnection {
     }
 
     deinit {
-        Socket.close(fd)
+        if !closed { Socket.close(fd) }
+    }
+
+    /// Ends our sending direction (the server reads EOF), keeping the reading one.
+    public func shutdownWrite() {
+        Socket.shutdownWrite(fd)
+    }
+
+    /// Closes at once with RST (`SO_LINGER` 0), as a crashed client would.
+    public func abort() {
+        guard !closed else { return }
+        closed = true
+        Socket.abort(fd)
     }
 
     /// This end's address (the book's "assigned socket name").

@@ -129,6 +129,11 @@ public final class Server: Sendable {
         state.withLock { $0.reactors.map { $0.reactor.counters.snapshot() } }.reduce(ServerStats(), +)
     }
 
+    /// The counts so far, one entry per reactor (how evenly `SO_REUSEPORT` spreads the load).
+    public var statsPerReactor: [ServerStats] {
+        state.withLock { $0.reactors.map { $0.reactor.counters.snapshot() } }
+    }
+
     /// Whether every reactor has drained and stopped.
     public var isFinished: Bool {
         finishedReactors.load(ordering: .acquiring) == listenerFDs.count

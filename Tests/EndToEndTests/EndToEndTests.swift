@@ -1,0 +1,222 @@
+import Foundation
+import Reactor
+import SixteenClient
+import SixteenProtocol
+import TestSupport
+import XCTest
+
+/// The built `sixteen` binary, as an operator runs it.
+final class EndToEndTests: XCTestCase {
+    private var children: [ChildProcess] = []
+
+    override func tearDown() {
+        children.forEach { $0.signal(SIGKILL) }
+        children = []
+        super.tearDown()
+    }
+
+    /// Starts `sixteen server ARGS -p 0` and returns it with its port.
+    private func startServer(_ arguments: [String] = []) throws -> (ChildProcess, Int, String) {
+        let server = try ChildProcess(sixteenExecutable, ["server"] + arguments + ["-p", "0"])
+        children.append(server)
+        let line = try XCTUnwrap(server.readLine(), "no 'Listening at' line")
+        let port = try XCTUnwrap(port(fromListeningLine: line), "unexpected first line: \(line)")
+        return (server, port, line)
+    }
+
+    private func stop(_ server: ChildProcess) -> (status: Int32?, stderr: String) {
+        server.signal(SIGTERM)
+        let status = server.waitForExit()
+        return (status, server.standardError())
+    }
+
+    private func python() -> URL { URL(fileURLWithPath: "/usr/bin/env") }
+    private var bookScript: String { repositoryRoot.appendingPathComponent("Tests/Interop/tcp_sixteen.py").path }
+
+    func testServerAndClientTalk() throws {
+        let (server, port, line) = try startServer(["--reactors", "2"])
+        XCTAssertEqual(line, "Listening at ('127.0.0.1', \(port))")
+        let client = try runToCompletion(sixteenExecutable, ["client", "127.0.0.1", "-p", "\(port)"])
+        XCTAssertEqual(client.status, 0, client.stderr)
+        let lines = client.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 2, client.stdout)
+        XCTAssertTrue(lines[0].hasPrefix("Client has been assigned socket name ('127.0.0.1', "), lines[0])
+        XCTAssertEqual(lines[1], "The server said b'Farewell, client'")
+        XCTAssertEqual(client.stderr, "")
+        let (status, stderr) = stop(server)
+        XCTAssertEqual(status, 0)
+        XCTAssertTrue(stderr.contains("Received SIGTERM"), stderr)
+        XCTAssertTrue(stderr.contains("Totals: accepted 1, replied 1, short 0, reset 0, timed out 0"), stderr)
+    }
+
+    func testEmptyHostListensOnEveryInterface() throws {
+        let (server, port, line) = try startServer([""])
+        XCTAssertEqual(line, "Listening at ('0.0.0.0', \(port))")
+        XCTAssertEqual(try exchangeSixteen(host: "127.0.0.1", port: port), sixteenReply)
+        let (status, stderr) = stop(server)
+        XCTAssertEqual(status, 0)
+        XCTAssertTrue(stderr.contains("warning") && stderr.contains("every interface"), stderr)
+    }
+
+    func testIPv6Loopback() throws {
+        let (server, port, line) = try startServer(["::1"])
+        XCTAssertEqual(line, "Listening at ('::1', \(port), 0, 0)")
+        XCTAssertEqual(try exchangeSixteen(host: "::1", port: port), sixteenReply)
+        XCTAssertEqual(stop(server).status, 0)
+    }
+
+    func testDebugLevelLogsTheBookTranscript() throws {
+        let (server, port, _) = try startServer(["--log-level", "debug", "--reactors", "1"])
+        XCTAssertEqual(try exchangeSixteen(host: "127.0.0.1", port: port), sixteenReply)
+        let (status, stderr) = stop(server)
+        XCTAssertEqual(status, 0)
+        for expected in ["We have accepted a connection from ('127.0.0.1', ", "Socket name: ('127.0.0.1', \(port))",
+                         "Socket peer: ('127.0.0.1', ", "Incoming sixteen-octet message: b'Hi there, server'",
+                         "Reply sent, socket closed"] {
+            XCTAssertTrue(stderr.contains(expected), "missing \(expected) in\n\(stderr)")
+        }
+    }
+
+    func testDefaultLevelWritesNoPerSessionLines() throws {
+        let (server, port, _) = try startServer()
+        for _ in 0..<5 { XCTAssertEqual(try exchangeSixteen(host: "127.0.0.1", port: port), sixteenReply) }
+        let (status, stderr) = stop(server)
+        XCTAssertEqual(status, 0)
+        XCTAssertFalse(stderr.contains("accepted a connection"), stderr)
+        XCTAssertEqual(stderr.split(separator: "\n").count, 3, "listening, received SIGTERM, totals:\n\(stderr)")
+    }
+
+    func testPortAlreadyInUse() throws {
+        // A plain listener, and one with SO_REUSEPORT (which our own listeners
+        // would otherwise silently share the port with).
+        for reusePort in [false, true] {
+            let occupant = try Socket.listen(on: .v4(loopback(port: 0)), reusePort: reusePort, backlog: 1)
+            defer { Socket.close(occupant) }
+            let port = try XCTUnwrap(SocketAddress.local(of: occupant)?.port)
+            let result = try runToCompletion(sixteenExecutable, ["server", "-p", "\(port)"])
+            XCTAssertEqual(result.status, 1)
+            XCTAssertEqual(result.stdout, "")
+            XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
+            XCTAssertTrue(result.stderr.hasPrefix("sixteen: cannot listen on 127.0.0.1:\(port): Address already in use"), result.stderr)
+        }
+    }
+
+    func testUsageErrorsExitTwoWithOneLine() throws {
+        let cases: [[String]] = [
+            ["server", "--bogus"],
+            ["server", "-p", "70000"],
+            ["server", "-p", "http"],
+            ["server", "--reactors", "0"],
+            ["server", "--request-timeout", "-1"],
+            ["server", "--log-level", "loud"],
+            ["client"],
+            ["client", "127.0.0.1", "-p", "0"],
+            ["frobnicate"],
+        ]
+        for arguments in cases {
+            let result = try runToCompletion(sixteenExecutable, arguments)
+            XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderr)")
+            XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stderr.hasPrefix("sixteen: "), "\(arguments): \(result.stderr)")
+        }
+    }
+
+    func testRuntimeErrorsExitOneWithOneLine() throws {
+        let refused = try Socket.listen(on: .v4(loopback(port: 0)), reusePort: false, backlog: 1)
+        let closedPort = try XCTUnwrap(SocketAddress.local(of: refused)?.port)
+        Socket.close(refused)
+        let cases: [([String], String)] = [
+            (["server", "no-such-host.invalid", "-p", "0"], "sixteen: cannot resolve host 'no-such-host.invalid'"),
+            (["server", "192.0.2.1", "-p", "0"], "sixteen: cannot listen on 192.0.2.1:0: Cannot assign requested address"),
+            (["client", "127.0.0.1", "-p", "\(closedPort)"], "sixteen: cannot connect to 127.0.0.1:\(closedPort): Connection refused"),
+        ]
+        for (arguments, prefix) in cases {
+            let result = try runToCompletion(sixteenExecutable, arguments)
+            XCTAssertEqual(result.status, 1, "\(arguments): \(result.stderr)")
+            XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stderr.hasPrefix(prefix), "\(arguments): \(result.stderr)")
+        }
+    }
+
+    func testClientReportsAShortReply() throws {
+        // A server that answers 5 octets and closes.
+        let listener = try Socket.listen(on: .v4(loopback(port: 0)), reusePort: false, backlog: 4)
+        defer { Socket.close(listener) }
+        let port = try XCTUnwrap(SocketAddress.local(of: listener)?.port)
+        let answering = try ReactorThread(name: "short-server") {
+            var entry = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            guard poll(&entry, 1, 10_000) > 0, case .accepted(let fd) = Socket.accept(listener) else { return }
+            // Read the request first: closing with it unread would send RST.
+            var request = [UInt8](repeating: 0, count: 16)
+            var got = 0
+            while got < 16 {
+                var ready = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                _ = poll(&ready, 1, 5_000)
+                let n = request.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, 16 - got) }
+                if n <= 0 { break }
+                got += n
+            }
+            var reply = Array("Farew".utf8)
+            _ = send(fd, &reply, reply.count, 0)
+            usleep(50_000)
+            Socket.close(fd)
+        }
+        defer { answering.join() }
+        let result = try runToCompletion(sixteenExecutable, ["client", "127.0.0.1", "-p", "\(port)", "--timeout", "5"])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertEqual(result.stderr, "sixteen: short reply: was expecting 16 bytes but only received 5 (b'Farew') before the server closed\n")
+    }
+
+    func testSecondSignalExitsAtOnce() throws {
+        let (server, port, _) = try startServer(["--shutdown-timeout", "30", "--request-timeout", "60"])
+        let silent = try DeadlineConnection(host: "127.0.0.1", port: port, timeout: .seconds(5))
+        usleep(100_000)
+        server.signal(SIGTERM)
+        usleep(200_000)
+        XCTAssertTrue(server.process.isRunning, "the first signal must drain, not exit, with a session in flight")
+        server.signal(SIGINT)
+        let status = server.waitForExit(timeout: .seconds(5))
+        XCTAssertEqual(status, 128 + SIGINT)
+        _ = silent
+    }
+
+    // MARK: The book's own programs
+
+    func testBookClientAgainstSixteenServer() throws {
+        let (server, port, _) = try startServer()
+        for _ in 0..<3 {
+            let result = try runToCompletion(python(), ["python3", bookScript, "client", "127.0.0.1", "-p", "\(port)"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let lines = result.stdout.split(separator: "\n").map(String.init)
+            XCTAssertEqual(lines.last, "The server said b'Farewell, client'", result.stdout)
+        }
+        let (status, stderr) = stop(server)
+        XCTAssertEqual(status, 0)
+        XCTAssertTrue(stderr.contains("Totals: accepted 3, replied 3,"), stderr)
+    }
+
+    func testSixteenClientAgainstBookServer() throws {
+        let book = try ChildProcess(python(), ["python3", "-u", bookScript, "server", "127.0.0.1", "-p", "0"])
+        children.append(book)
+        let line = try XCTUnwrap(book.readLine())
+        let port = try XCTUnwrap(port(fromListeningLine: line), line)
+        for _ in 0..<3 {
+            let result = try runToCompletion(sixteenExecutable, ["client", "127.0.0.1", "-p", "\(port)"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertTrue(result.stdout.hasSuffix("The server said b'Farewell, client'\n"), result.stdout)
+        }
+        var transcript: [String] = []
+        while transcript.filter({ $0.contains("Reply sent, socket closed") }).count < 3, let next = book.readLine(timeout: .seconds(5)) {
+            transcript.append(next)
+        }
+        XCTAssertEqual(transcript.filter { $0 == "  Incoming sixteen-octet message: b'Hi there, server'" }.count, 3, transcript.joined(separator: "\n"))
+    }
+
+    private func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        return address
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import Reactor
+import Synchronization
+
+/// Polls `condition` every 5 ms until it holds or `timeout` passes.
+public func eventually(within timeout: Duration = .seconds(10), _ condition: () -> Bool) -> Bool {
+    let deadline = MonotonicClock.nanoseconds() + timeout.nanosecondsForTests
+    while MonotonicClock.nanoseconds() < deadline {
+        if condition() { return true }
+        usleep(5_000)
+    }
+    return condition()
+}
+
+/// Runs `body(i)` for i in 0..<count, each on its own thread, and waits for all.
+/// Real threads, so `count` blocking clients really are in flight at once.
+public func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) throws {
+    let threads = try (0..<count).map { index in
+        try ReactorThread(name: "client-\(index)") { body(index) }
+    }
+    threads.forEach { $0.join() }
+}
+
+/// A thread-safe tally of outcomes by name, for concurrent clients.
+public final class Tally: Sendable {
+    private let counts = Mutex<[String: Int]>([:])
+    public init() {}
+    public func add(_ key: String) { counts.withLock { $0[key, default: 0] += 1 } }
+    public subscript(key: String) -> Int { counts.withLock { $0[key, default: 0] } }
+    public var all: [String: Int] { counts.withLock { $0 } }
+}
+
+extension Duration {
+    public var nanosecondsForTests: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+/// The `sixteen` executable built next to this test bundle.
+public var sixteenExecutable: URL {
+    let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    var directory = exe.deletingLastPathComponent()
+    // The bundle may be `…/debug/SixteenPackageTests.xctest` itself or a directory.
+    if directory.pathExtension == "xctest" { directory = directory.deletingLastPathComponent() }
+    return directory.appendingPathComponent("sixteen")
+}
+
+/// The repository root (for the book's scripts under Tests/Interop).
+public var repositoryRoot: URL {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+}
+
+/// A child process with captured output, killed if still running when dropped.
+public final class ChildProcess: @unchecked Sendable {
+    public let process = Process()
+    private let stdoutPipe = Pipe()
+    private let stderrPipe = Pipe()
+    private var stdoutBuffer = Data()
+
+    public init(_ executable: URL, _ arguments: [String]) throws {
+        process.executableURL = executable
+        process.arguments = arguments
+        process.standardOutput = stdoutPipe
+        process.standardError = stderrPipe
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+
+    /// The next line of standard output, or nil at EOF or after `timeout`.
+    public func readLine(timeout: Duration = .seconds(10)) -> String? {
+        let fd = stdoutPipe.fileHandleForReading.fileDescriptor
+        let deadline = MonotonicClock.nanoseconds() + timeout.nanosecondsForTests
+        while true {
+            if let newline = stdoutBuffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: stdoutBuffer[..<newline], as: UTF8.self)
+                stdoutBuffer.removeSubrange(...newline)
+                return line
+            }
+            let left = deadline - MonotonicClock.nanoseconds()
+            if left <= 0 { return nil }
+            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&entry, 1, Int32(left / 1_000_000) + 1) > 0 else { continue }
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let n = read(fd, &chunk, chunk.count)
+            if n <= 0 { return nil }
+            stdoutBuffer.append(contentsOf: chunk[..<n])
+        }
+    }
+
+    /// Waits for exit up to `timeout`; returns the exit status, or nil if still running.
+    public func waitForExit(timeout: Duration = .seconds(15)) -> Int32? {
+        let finished = eventually(within: timeout) { !process.isRunning }
+        guard finished else { return nil }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// Everything on standard error (call after the process has exited).
+    public func standardError() -> String {
+        String(decoding: stderrPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    }
+
+    /// The rest of standard output (call after the process has exited).
+    public func remainingOutput() -> String {
+        let rest = stdoutPipe.fileHandleForReading.readDataToEndOfFile()
+        return String(decoding: stdoutBuffer + rest, as: UTF8.self)
+    }
+
+    public func signal(_ signal: Int32) {
+        kill(process.processIdentifier, signal)
+    }
+
+    /// User plus system CPU seconds used so far, from /proc.
+    public func cpuSeconds() -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}
+
+/// Runs a command to completion and returns (status, stdout, stderr).
+public func runToCompletion(_ executable: URL, _ arguments: [String], timeout: Duration = .seconds(20)) throws -> (status: Int32?, stdout: String, stderr: String) {
+    let child = try ChildProcess(executable, arguments)
+    let status = child.waitForExit(timeout: timeout)
+    if status == nil { child.signal(SIGKILL); _ = child.waitForExit(timeout: .seconds(5)) }
+    return (status, child.remainingOutput(), child.standardError())
+}
+
+/// Parses the port out of `Listening at ('127.0.0.1', 1060)`.
+public func port(fromListeningLine line: String) -> Int? {
+    guard line.hasPrefix("Listening at ("), let comma = line.firstIndex(of: ",") else { return nil }
+    let rest = line[line.index(after: comma)...].drop { $0 == " " }
+    return Int(rest.prefix { $0.isNumber })
+}
