@@ -30,7 +30,7 @@ final class ServerReactor: PooledWatcherOwner {
     /// A descriptor held in reserve, closed to accept-and-shed when the
     /// process runs out (libev's manual: "accepting when you can't").
     private var spareFD: Int32 = -1
-    private var lastDescriptorWarning: Int64 = .min
+    private var lastWarning: Int64?
 
     /// Wakes the reactor to stop accepting and drain; safe from any thread.
     var stopWakeup: AsyncWakeup { stopWatcher.wakeup }
@@ -133,8 +133,8 @@ final class ServerReactor: PooledWatcherOwner {
 
     private func warnRateLimited(_ message: @autoclosure () -> String) {
         let now = MonotonicClock.nanoseconds()
-        guard now &- lastDescriptorWarning >= 1_000_000_000 else { return }
-        lastDescriptorWarning = now
+        if let last = lastWarning, now - last < 1_000_000_000 { return }
+        lastWarning = now
         logger.warning("\(message())")
     }
 

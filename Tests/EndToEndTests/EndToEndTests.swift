@@ -180,6 +180,43 @@ final class EndToEndTests: XCTestCase {
         _ = silent
     }
 
+    /// With the descriptor limit reached, the server sheds new connections
+    /// (closing them at once) instead of spinning on a listener that stays
+    /// readable, warns at a limited rate, and serves again once descriptors free up.
+    func testOutOfDescriptorsShedsWithoutSpinning() throws {
+        let server = try ChildProcess(URL(fileURLWithPath: "/bin/sh"), [
+            "-c", "ulimit -n 32 && exec \"$0\" server -p 0 --reactors 1 --request-timeout 60", sixteenExecutable.path,
+        ])
+        children.append(server)
+        let line = try XCTUnwrap(server.readLine())
+        let port = try XCTUnwrap(port(fromListeningLine: line), line)
+        var held: [DeadlineConnection] = []
+        // A connection may be shed (reset) before connect even reports success.
+        func attempt() {
+            if let connection = try? DeadlineConnection(host: "127.0.0.1", port: port, timeout: .seconds(5)) {
+                held.append(connection)
+            }
+        }
+        for _ in 0..<60 { attempt() }
+        usleep(300_000)
+        let before = try XCTUnwrap(server.cpuSeconds())
+        // More arrivals while full: each is shed, none makes the loop spin.
+        for _ in 0..<20 { attempt() }
+        usleep(1_000_000)
+        let after = try XCTUnwrap(server.cpuSeconds())
+        XCTAssertLessThan(after - before, 0.3, "the server burned CPU while out of descriptors")
+        held.removeAll()
+        XCTAssertTrue(eventually { (try? exchangeSixteen(host: "127.0.0.1", port: port, timeout: .seconds(2))) == sixteenReply },
+                      "the server did not serve again after descriptors were freed")
+        let (status, stderr) = stop(server)
+        XCTAssertEqual(status, 0)
+        XCTAssertTrue(stderr.contains("out of descriptors (Too many open files)"), stderr)
+        let warnings = stderr.split(separator: "\n").filter { $0.contains("out of descriptors") }.count
+        XCTAssertLessThanOrEqual(warnings, 3, "the warning must be rate-limited:\n\(stderr)")
+        let shed = try XCTUnwrap(total("shed for descriptors", in: stderr), stderr)
+        XCTAssertGreaterThanOrEqual(shed, 20, stderr)
+    }
+
     // MARK: The book's own programs
 
     func testBookClientAgainstSixteenServer() throws {
@@ -210,6 +247,13 @@ final class EndToEndTests: XCTestCase {
             transcript.append(next)
         }
         XCTAssertEqual(transcript.filter { $0 == "  Incoming sixteen-octet message: b'Hi there, server'" }.count, 3, transcript.joined(separator: "\n"))
+    }
+
+    /// The number after `name` on the server's `Totals:` line.
+    private func total(_ name: String, in stderr: String) -> Int? {
+        guard let line = stderr.split(separator: "\n").last(where: { $0.contains("Totals:") }),
+              let range = line.range(of: name + " ") else { return nil }
+        return Int(line[range.upperBound...].prefix { $0.isNumber })
     }
 
     private func loopback(port: Int) -> sockaddr_in {
