@@ -11,8 +11,11 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
 
     public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 
+    /// Saturates at the ends of the range: a deadline never wraps into the past.
     public static func + (lhs: Instant, rhs: Duration) -> Instant {
-        Instant(nanoseconds: lhs.nanoseconds &+ rhs.nanoseconds)
+        let (sum, overflow) = lhs.nanoseconds.addingReportingOverflow(rhs.nanoseconds)
+        if overflow { return Instant(nanoseconds: rhs.nanoseconds > 0 ? .max : .min) }
+        return Instant(nanoseconds: sum)
     }
 
     /// How long from `self` until `later`, in seconds (negative if `later` has passed).
@@ -29,6 +32,8 @@ extension Duration {
         let (seconds, attoseconds) = components
         let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         if overflow { return seconds < 0 ? .min : .max }
-        return whole &+ attoseconds / 1_000_000_000
+        let (total, carry) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        if carry { return attoseconds < 0 ? .min : .max }
+        return total
     }
 }

@@ -3,6 +3,7 @@
 /// and anything outside printable ASCII. Called only for log and console
 /// lines, never on the hot path at the default log level.
 public func pythonBytesLiteral<Octets: Sequence<UInt8>>(_ octets: Octets) -> String {
+    let octets = Array(octets)  // read once: the input may be a single-pass sequence
     let hasSingle = octets.contains(UInt8(ascii: "'"))
     let hasDouble = octets.contains(UInt8(ascii: "\""))
     let quote: Character = hasSingle && !hasDouble ? "\"" : "'"

@@ -119,7 +119,7 @@ public struct SixteenSession: Sendable {
 
     /// `octets` (at least one) were read (rules 2, 3, 4).
     public mutating func received(_ octets: UnsafeRawBufferPointer, now: Instant) -> SixteenAction {
-        guard case .awaitingRequest(let received, _) = state else { return .wait }
+        guard case .awaitingRequest(let received, _) = state, !octets.isEmpty else { return .wait }
         let taken = min(octets.count, Self.requestLength - received)
         withUnsafeMutableBytes(of: &requestOctets) { storage in
             storage.baseAddress!.advanced(by: received)

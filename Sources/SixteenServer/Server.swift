@@ -17,10 +17,10 @@ public final class Server: Sendable {
     public let address: SocketAddress
     private let listenerFDs: [Int32]
     let logger: Logger
-    private let state = Mutex(RunState())
+    private let state = Lock(RunState())
     private let finishedReactors = Atomic<Int>(0)
 
-    private struct RunState: ~Copyable {
+    private struct RunState {
         var reactors: [UncheckedReactor] = []
         var threads: [ReactorThread] = []
         var finished: [ServerStats] = []

@@ -1,6 +1,5 @@
 import Foundation
 import Reactor
-import Synchronization
 
 /// Polls `condition` every 5 ms until it holds or `timeout` passes.
 public func eventually(within timeout: Duration = .seconds(10), _ condition: () -> Bool) -> Bool {
@@ -23,7 +22,7 @@ public func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) t
 
 /// A thread-safe tally of outcomes by name, for concurrent clients.
 public final class Tally: Sendable {
-    private let counts = Mutex<[String: Int]>([:])
+    private let counts = Lock<[String: Int]>([:])
     public init() {}
     public func add(_ key: String) { counts.withLock { $0[key, default: 0] += 1 } }
     public subscript(key: String) -> Int { counts.withLock { $0[key, default: 0] } }
