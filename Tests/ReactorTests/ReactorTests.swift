@@ -109,13 +109,18 @@ final class PooledWatcherTests: XCTestCase {
     }
 }
 
+/// 127.0.0.1, port 0.
+private var loopbackPortZero: SocketAddress {
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+    return .v4(address)
+}
+
 /// Each socket call returns the outcome its situation calls for.
 final class SocketOutcomeTests: XCTestCase {
     private func connectedPair() throws -> (client: Int32, server: Int32, listener: Int32) {
-        var any = sockaddr_in()
-        any.sin_family = sa_family_t(AF_INET)
-        any.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        let listener = try Socket.listen(on: .v4(any), reusePort: false, backlog: 4)
+        let listener = try Socket.listen(on: loopbackPortZero, reusePort: false, backlog: 4)
         let address = try XCTUnwrap(SocketAddress.local(of: listener))
         let client = try Socket.makeTCP(family: AF_INET)
         XCTAssertNil(Socket.startConnect(client, to: address))
@@ -183,19 +188,13 @@ final class SocketOutcomeTests: XCTestCase {
     }
 
     func testAcceptOnAnEmptyBacklogWouldBlock() throws {
-        var any = sockaddr_in()
-        any.sin_family = sa_family_t(AF_INET)
-        any.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        let listener = try Socket.listen(on: .v4(any), reusePort: false, backlog: 4)
+        let listener = try Socket.listen(on: loopbackPortZero, reusePort: false, backlog: 4)
         defer { Socket.close(listener) }
         XCTAssertEqual(Socket.accept(listener), .wouldBlock)
     }
 
     func testConnectingToAClosedPortIsRefused() throws {
-        var any = sockaddr_in()
-        any.sin_family = sa_family_t(AF_INET)
-        any.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        let listener = try Socket.listen(on: .v4(any), reusePort: false, backlog: 4)
+        let listener = try Socket.listen(on: loopbackPortZero, reusePort: false, backlog: 4)
         let address = try XCTUnwrap(SocketAddress.local(of: listener))
         Socket.close(listener)
         let fd = try Socket.makeTCP(family: AF_INET)
@@ -207,10 +206,7 @@ final class SocketOutcomeTests: XCTestCase {
     }
 
     func testReusePortListenersShareAPortButAPlainOneCannot() throws {
-        var any = sockaddr_in()
-        any.sin_family = sa_family_t(AF_INET)
-        any.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-        let first = try Socket.listen(on: .v4(any), reusePort: true, backlog: 4)
+        let first = try Socket.listen(on: loopbackPortZero, reusePort: true, backlog: 4)
         defer { Socket.close(first) }
         let address = try XCTUnwrap(SocketAddress.local(of: first))
         let second = try Socket.listen(on: address, reusePort: true, backlog: 4)
