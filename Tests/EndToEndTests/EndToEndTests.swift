@@ -101,6 +101,21 @@ final class EndToEndTests: XCTestCase {
         }
     }
 
+    /// An unprivileged user cannot bind below net.ipv4.ip_unprivileged_port_start.
+    func testPermissionDeniedOnAPrivilegedPort() throws {
+        let start = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_unprivileged_port_start", encoding: .utf8)
+        let privileged = try XCTUnwrap(Int(start.trimmingCharacters(in: .whitespacesAndNewlines))) - 1
+        XCTAssertGreaterThan(privileged, 0, "this kernel lets anyone bind any port")
+        // setpriv (util-linux) drops to nobody; the tests run as root here and in CI.
+        let result = try runToCompletion(URL(fileURLWithPath: "/usr/bin/setpriv"), [
+            "--reuid=65534", "--regid=65534", "--clear-groups",
+            sixteenExecutable.path, "server", "-p", "\(privileged)",
+        ])
+        XCTAssertEqual(result.status, 1, result.stderr)
+        XCTAssertEqual(result.stderr, "sixteen: cannot listen on 127.0.0.1:\(privileged): Permission denied "
+            + "(ports below 1024 need root or CAP_NET_BIND_SERVICE)\n")
+    }
+
     func testUsageErrorsExitTwoWithOneLine() throws {
         let cases: [[String]] = [
             ["server", "--bogus"],
