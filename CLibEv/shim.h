@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <fcntl.h>
 
 typedef void (*sixteen_io_cb)(struct ev_loop *loop, ev_io *w, int revents);
 typedef void (*sixteen_timer_cb)(struct ev_loop *loop, ev_timer *w, int revents);
@@ -77,6 +78,14 @@ static const int SIXTEEN_SHUT_WR = SHUT_WR;
 static const int SIXTEEN_SHUT_RDWR = SHUT_RDWR;
 static const int SIXTEEN_IPPROTO_TCP = IPPROTO_TCP;
 static const int SIXTEEN_IPPROTO_IPV6 = IPPROTO_IPV6;
+
+/* Unnamed temporary files (spill files that vanish with their descriptor).
+   glibc defines O_TMPFILE only under _GNU_SOURCE; the value is Linux's. */
+#ifdef O_TMPFILE
+static const int SIXTEEN_O_TMPFILE = O_TMPFILE;
+#else
+static const int SIXTEEN_O_TMPFILE = 020000000 | O_DIRECTORY;
+#endif
 
 /* glibc declares accept4 only under _GNU_SOURCE. */
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);

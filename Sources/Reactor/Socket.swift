@@ -71,6 +71,22 @@ public enum Socket {
         }
     }
 
+    /// Sends up to `count` octets of `file` from `offset` straight from the
+    /// page cache (`sendfile`), without copying them through user space.
+    @inline(__always)
+    public static func sendFile(_ fd: Int32, from file: Int32, offset: Int64, count: Int) -> WriteOutcome {
+        var position = off_t(offset)
+        while true {
+            let n = Glibc.sendfile(fd, file, &position, count)
+            if n >= 0 { return .wrote(n) }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return .wouldBlock
+            default: return .failed(Errno(errno))
+            }
+        }
+    }
+
     @inline(__always)
     public static func accept(_ listener: Int32) -> AcceptOutcome {
         let fd = accept4(listener, nil, nil, SIXTEEN_SOCK_NONBLOCK | SIXTEEN_SOCK_CLOEXEC)

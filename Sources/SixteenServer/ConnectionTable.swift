@@ -15,11 +15,20 @@ struct ConnectionSlot {
     var armedDeadline = Instant.zero
     /// The next free slot while this one is free.
     var nextFree = -1
-    var session: SixteenSession
+    /// The protocol session of this connection.
+    var session: SessionState
+    /// Output not yet written (`upper` only; empty otherwise).
+    var output = OutputQueue()
 
-    init(timeouts: SixteenTimeouts) {
-        session = SixteenSession(timeouts: timeouts)
+    init(session: SessionState) {
+        self.session = session
     }
+}
+
+/// A connection's protocol state machine.
+enum SessionState {
+    case sixteen(SixteenSession)
+    case upper(UpperSession)
 }
 
 extension UnsafeMutablePointer where Pointee == ConnectionSlot {
@@ -35,6 +44,22 @@ extension UnsafeMutablePointer where Pointee == ConnectionSlot {
         PooledTimer((UnsafeMutableRawPointer(self) + Self.timerOffset).assumingMemoryBound(to: ev_timer.self))
     }
 
+    /// Runs `body` on the slot's `sixteen` session, in place.
+    @inline(__always)
+    func sixteen<Result>(_ body: (inout SixteenSession) -> Result) -> Result {
+        guard case .sixteen(var session) = pointee.session else { preconditionFailure("not a sixteen session") }
+        defer { pointee.session = .sixteen(session) }
+        return body(&session)
+    }
+
+    /// Runs `body` on the slot's `upper` session, in place.
+    @inline(__always)
+    func upper<Result>(_ body: (inout UpperSession) -> Result) -> Result {
+        guard case .upper(var session) = pointee.session else { preconditionFailure("not an upper session") }
+        defer { pointee.session = .upper(session) }
+        return body(&session)
+    }
+
     private static var ioOffset: Int { MemoryLayout<ConnectionSlot>.offset(of: \.io)! }
     private static var timerOffset: Int { MemoryLayout<ConnectionSlot>.offset(of: \.timer)! }
 }
@@ -48,12 +73,13 @@ final class ConnectionTable {
 
     private var chunks: [UnsafeMutablePointer<ConnectionSlot>] = []
     private var freeHead = -1
-    private let timeouts: SixteenTimeouts
+    private let blank: SessionState
     /// Slots in use.
     private(set) var activeCount = 0
 
-    init(timeouts: SixteenTimeouts) {
-        self.timeouts = timeouts
+    /// `blank` fills new slots; each connection sets its own session on open.
+    init(blank: SessionState) {
+        self.blank = blank
     }
 
     deinit {
@@ -99,7 +125,7 @@ final class ConnectionTable {
     private func grow() {
         let base = capacity
         let chunk = UnsafeMutablePointer<ConnectionSlot>.allocate(capacity: Self.chunkSize)
-        chunk.initialize(repeating: ConnectionSlot(timeouts: timeouts), count: Self.chunkSize)
+        chunk.initialize(repeating: ConnectionSlot(session: blank), count: Self.chunkSize)
         chunks.append(chunk)
         for offset in 0..<Self.chunkSize {
             let entry = chunk + offset

@@ -44,6 +44,13 @@ public final class Server: Sendable {
         } catch {
             throw .unresolvableHost(error)
         }
+        if configuration.serverProtocol == .upper {
+            // Find out now, not at the first slow client, whether spilling works.
+            switch SpillDirectory(path: configuration.output.spillDirectory).makeFile() {
+            case .success(let fd): Socket.close(fd)
+            case .failure(let error): throw .unusableSpillDirectory(path: configuration.output.spillDirectory, error)
+            }
+        }
         let requested = candidates[0]
         let port = try Self.claimPort(requested, backlog: configuration.backlog)
         let address = requested.withPort(port)

@@ -7,19 +7,26 @@ import SixteenProtocol
 
 /// One reactor thread of the server: its loop, its `SO_REUSEPORT` listener,
 /// its connection table, and the glue that performs each session's actions
-/// on real sockets. Everything here runs on the reactor's own thread, except
-/// `stopWakeup.send()` and reading `counters`.
+/// on real sockets (the protocol-specific glue is in `SixteenGlue.swift` and
+/// `UpperGlue.swift`). Everything here runs on the reactor's own thread,
+/// except `stopWakeup.send()` and reading `counters`.
 final class ServerReactor: PooledWatcherOwner {
     let index: Int
     let loop: EventLoop
     let counters = ReactorCounters()
-    private let configuration: ServerConfiguration
-    private let logger: Logger
-    private let debugEnabled: Bool
+    let configuration: ServerConfiguration
+    let logger: Logger
+    let debugEnabled: Bool
+    let table: ConnectionTable
+    let readBuffer: UnsafeMutableRawBufferPointer
+    let reply: UnsafeRawBufferPointer
+    /// Memory for `upper` output; this reactor's share of the global budget.
+    let pool: ChunkPool
+    let spillDirectory: SpillDirectory
+    /// Octets pending in this reactor's spill files (mirrored to a gauge).
+    var spilledOctets = 0
+    var spillFiles = 0
     private let listenerFD: Int32
-    private let table: ConnectionTable
-    private let readBuffer: UnsafeMutableRawBufferPointer
-    private let reply: UnsafeRawBufferPointer
 
     private var listener: IOWatcher!
     private var stopWatcher: AsyncWatcher!
@@ -42,11 +49,16 @@ final class ServerReactor: PooledWatcherOwner {
         self.logger = logger
         debugEnabled = logger.logLevel <= .debug
         loop = try EventLoop()
-        table = ConnectionTable(timeouts: configuration.timeouts)
+        switch configuration.serverProtocol {
+        case .sixteen: table = ConnectionTable(blank: .sixteen(SixteenSession(timeouts: configuration.timeouts)))
+        case .upper: table = ConnectionTable(blank: .upper(UpperSession(limits: configuration.upper)))
+        }
         readBuffer = .allocate(byteCount: configuration.readBufferSize, alignment: 16)
         let replyCopy = UnsafeMutableRawBufferPointer.allocate(byteCount: sixteenReply.count, alignment: 1)
         replyCopy.copyBytes(from: sixteenReply)
         reply = UnsafeRawBufferPointer(replyCopy)
+        pool = ChunkPool(budgetBytes: configuration.output.memoryBudget / max(1, configuration.reactors))
+        spillDirectory = SpillDirectory(path: configuration.output.spillDirectory)
         spareFD = Self.openSpare()
 
         loop.pooledWatcherOwner = self
@@ -131,14 +143,15 @@ final class ServerReactor: PooledWatcherOwner {
         Glibc.open("/dev/null", O_RDONLY | O_CLOEXEC)
     }
 
-    private func warnRateLimited(_ message: @autoclosure () -> String) {
+    /// Logs a warning at most once a second per reactor.
+    func warnRateLimited(_ message: @autoclosure () -> String, level: Logger.Level = .warning) {
         let now = MonotonicClock.nanoseconds()
         if let last = lastWarning, now - last < 1_000_000_000 { return }
         lastWarning = now
-        logger.warning("\(message())")
+        logger.log(level: level, "\(message())")
     }
 
-    // MARK: Sessions
+    // MARK: Connections
 
     private func open(_ fd: Int32) {
         let slot = table.acquire()
@@ -146,22 +159,20 @@ final class ServerReactor: PooledWatcherOwner {
         entry.pointee.fd = fd
         entry.pointee.inputOpen = true
         entry.pointee.armedDeadline = .zero
-        entry.pointee.session = SixteenSession(timeouts: configuration.timeouts)
         entry.io.watch(fd: fd, events: .readable, on: loop)
         counters.add(counters.accepted)
         counters.add(counters.active)
         if debugEnabled { logAccepted(fd) }
-        perform(entry.pointee.session.accepted(now: now), on: slot)
+        switch configuration.serverProtocol {
+        case .sixteen: sixteenOpened(slot, now: now)
+        case .upper: upperOpened(slot, now: now)
+        }
     }
 
     func ioReady(slot: Int, events: IOEvents) {
-        let entry = table[slot]
-        if entry.pointee.inputOpen, events.contains(.readable) || events.contains(.error) {
-            readAvailable(slot)
-            guard entry.pointee.fd >= 0 else { return }
-        }
-        if events.contains(.writable) {
-            perform(entry.pointee.session.becameWritable(now: now), on: slot)
+        switch configuration.serverProtocol {
+        case .sixteen: sixteenReady(slot, events: events)
+        case .upper: upperReady(slot, events: events)
         }
     }
 
@@ -169,96 +180,34 @@ final class ServerReactor: PooledWatcherOwner {
         let entry = table[slot]
         guard entry.pointee.fd >= 0 else { return }
         entry.pointee.armedDeadline = .zero
-        perform(entry.pointee.session.timerFired(now: now), on: slot)
-    }
-
-    /// One read per readiness event: level-triggered epoll calls again if
-    /// more is waiting, after every other ready connection had its turn.
-    private func readAvailable(_ slot: Int) {
-        let entry = table[slot]
-        let action: SixteenAction
-        switch Socket.read(entry.pointee.fd, into: readBuffer) {
-        case .read(let count):
-            action = entry.pointee.session.received(UnsafeRawBufferPointer(rebasing: readBuffer[..<count]), now: now)
-        case .endOfInput:
-            entry.pointee.inputOpen = false
-            updateInterest(entry, writing: entry.io.events.contains(.writable))
-            action = entry.pointee.session.inputEnded(now: now)
-        case .wouldBlock:
-            return
-        case .failed:
-            action = entry.pointee.session.connectionFailed()
-        }
-        perform(action, on: slot)
-    }
-
-    /// Carries out `action` and whatever actions follow from it at once.
-    private func perform(_ action: SixteenAction, on slot: Int) {
-        let entry = table[slot]
-        var action = action
-        while true {
-            switch action {
-            case .wait:
-                return
-            case .armTimer(let deadline):
-                arm(entry, deadline)
-                return
-            case .writeReply(let offset, let deadline):
-                arm(entry, deadline)
-                switch Socket.send(entry.pointee.fd, UnsafeRawBufferPointer(rebasing: reply[offset...])) {
-                case .wrote(let count):
-                    updateInterest(entry, writing: false)
-                    action = entry.pointee.session.wrote(count, now: now)
-                case .wouldBlock:
-                    updateInterest(entry, writing: true)
-                    return
-                case .failed:
-                    action = entry.pointee.session.connectionFailed()
-                }
-            case .shutDownAndLinger(let deadline):
-                if Socket.shutdownWrite(entry.pointee.fd) != nil {
-                    action = entry.pointee.session.connectionFailed()
-                    continue
-                }
-                updateInterest(entry, writing: false)
-                arm(entry, deadline)
-                return
-            case .close(let outcome):
-                finish(slot, outcome)
-                return
-            }
+        switch configuration.serverProtocol {
+        case .sixteen: performSixteen(entry.sixteen { $0.timerFired(now: now) }, on: slot)
+        case .upper: performUpper(entry.upper { $0.timerFired(now: now) }, on: slot)
         }
     }
 
-    private func updateInterest(_ entry: UnsafeMutablePointer<ConnectionSlot>, writing: Bool) {
+    /// Watches for readability while the peer may send, and for writability when asked.
+    func updateInterest(_ entry: UnsafeMutablePointer<ConnectionSlot>, writing: Bool) {
         var events: IOEvents = entry.pointee.inputOpen ? .readable : .none
         if writing { events.insert(.writable) }
         entry.io.watch(fd: entry.pointee.fd, events: events, on: loop)
     }
 
-    private func arm(_ entry: UnsafeMutablePointer<ConnectionSlot>, _ deadline: Instant) {
+    /// Sets the slot's timer to `deadline`, unless it is set there already.
+    func arm(_ entry: UnsafeMutablePointer<ConnectionSlot>, _ deadline: Instant) {
         guard entry.pointee.armedDeadline != deadline else { return }
         entry.pointee.armedDeadline = deadline
         entry.timer.arm(inSeconds: now.seconds(until: deadline), on: loop)
     }
 
-    private func finish(_ slot: Int, _ outcome: SixteenOutcome) {
-        let entry = table[slot]
-        switch outcome {
-        case .replied: counters.add(counters.replied)
-        case .shortRequest: counters.add(counters.shortRequests)
-        case .reset: counters.add(counters.resets)
-        case .requestTimedOut: counters.add(counters.requestTimeouts)
-        case .replyTimedOut: counters.add(counters.replyTimeouts)
-        }
-        if debugEnabled { logEnded(entry, outcome) }
-        close(slot)
-    }
-
-    private func close(_ slot: Int) {
+    /// Stops the slot's watchers, frees its output, closes its socket, frees the slot.
+    func close(_ slot: Int) {
         let entry = table[slot]
         entry.io.stop(on: loop)
         entry.timer.stop(on: loop)
+        if !entry.pointee.output.isEmpty || entry.pointee.output.hasSpillFile {
+            releaseOutput(entry)
+        }
         Socket.close(entry.pointee.fd)
         table.release(slot)
         counters.add(counters.active, -1)
@@ -266,7 +215,7 @@ final class ServerReactor: PooledWatcherOwner {
     }
 
     @inline(__always)
-    private var now: Instant { Instant(nanoseconds: MonotonicClock.nanoseconds()) }
+    var now: Instant { Instant(nanoseconds: MonotonicClock.nanoseconds()) }
 
     // MARK: Shutdown
 
@@ -287,9 +236,8 @@ final class ServerReactor: PooledWatcherOwner {
 
     private func abortRemaining() {
         table.forEachActive { slot in
-            let entry = table[slot]
             counters.add(counters.abortedAtShutdown)
-            if debugEnabled { logger.debug("Session \(describePeer(entry.pointee.fd)) aborted at shutdown") }
+            if debugEnabled { logger.debug("Session \(describePeer(table[slot].pointee.fd)) aborted at shutdown") }
             close(slot)
         }
         endDrain()
@@ -301,9 +249,9 @@ final class ServerReactor: PooledWatcherOwner {
         loop.breakAll()
     }
 
-    // MARK: Debug lines (the book's transcript; never at the default level)
+    // MARK: Debug lines (never at the default level)
 
-    private func describePeer(_ fd: Int32) -> String {
+    func describePeer(_ fd: Int32) -> String {
         SocketAddress.peer(of: fd)?.pythonDescription ?? "(unknown peer)"
     }
 
@@ -312,22 +260,5 @@ final class ServerReactor: PooledWatcherOwner {
         logger.debug("We have accepted a connection from \(peer)")
         logger.debug("Socket name: \(SocketAddress.local(of: fd)?.pythonDescription ?? "?")")
         logger.debug("Socket peer: \(peer)")
-    }
-
-    private func logEnded(_ entry: UnsafeMutablePointer<ConnectionSlot>, _ outcome: SixteenOutcome) {
-        let peer = describePeer(entry.pointee.fd)
-        switch outcome {
-        case .replied:
-            logger.debug("Incoming sixteen-octet message: \(pythonBytesLiteral(entry.pointee.session.request))")
-            logger.debug("Reply sent, socket closed")
-        case .shortRequest(let received):
-            logger.debug("Short request from \(peer): was expecting 16 bytes but only received \(received)")
-        case .reset(let received):
-            logger.debug("Connection from \(peer) reset after \(received) request octets")
-        case .requestTimedOut(let received):
-            logger.debug("Request from \(peer) timed out with \(received) of 16 octets")
-        case .replyTimedOut(let sent):
-            logger.debug("Reply to \(peer) timed out with \(sent) of 16 octets written")
-        }
     }
 }

@@ -23,12 +23,29 @@ public struct ServerStats: Equatable, Sendable, CustomStringConvertible {
     public var acceptFailures = 0
     /// Sessions open now.
     public var active = 0
+    /// `upper` sessions that got every octet back.
+    public var streamsCompleted = 0
+    /// `upper` sessions closed for exceeding the pending-output ceiling.
+    public var overflows = 0
+    /// `upper` sessions closed for idleness.
+    public var idleTimeouts = 0
+    /// `upper` sessions closed because pending output could not be stored.
+    public var storageFailures = 0
+    /// Octets `upper` sessions have echoed.
+    public var octetsEchoed = 0
+    /// Memory held for pending output now, in bytes.
+    public var bufferedBytes = 0
+    /// Pending output in spill files now, in octets.
+    public var spilledOctets = 0
+    /// Spill files open now.
+    public var spillFiles = 0
 
     public init() {}
 
     /// Sessions that ended one way or another.
     public var ended: Int {
         replied + shortRequests + resets + requestTimeouts + replyTimeouts + abortedAtShutdown
+            + streamsCompleted + overflows + idleTimeouts + storageFailures
     }
 
     public var timedOut: Int { requestTimeouts + replyTimeouts }
@@ -45,7 +62,28 @@ public struct ServerStats: Equatable, Sendable, CustomStringConvertible {
         sum.shedForDescriptors = lhs.shedForDescriptors + rhs.shedForDescriptors
         sum.acceptFailures = lhs.acceptFailures + rhs.acceptFailures
         sum.active = lhs.active + rhs.active
+        sum.streamsCompleted = lhs.streamsCompleted + rhs.streamsCompleted
+        sum.overflows = lhs.overflows + rhs.overflows
+        sum.idleTimeouts = lhs.idleTimeouts + rhs.idleTimeouts
+        sum.storageFailures = lhs.storageFailures + rhs.storageFailures
+        sum.octetsEchoed = lhs.octetsEchoed + rhs.octetsEchoed
+        sum.bufferedBytes = lhs.bufferedBytes + rhs.bufferedBytes
+        sum.spilledOctets = lhs.spilledOctets + rhs.spilledOctets
+        sum.spillFiles = lhs.spillFiles + rhs.spillFiles
         return sum
+    }
+
+    /// The totals line for a server speaking `serverProtocol`.
+    public func summary(for serverProtocol: ServerProtocol) -> String {
+        switch serverProtocol {
+        case .sixteen:
+            return description
+        case .upper:
+            return "accepted \(accepted), completed \(streamsCompleted), reset \(resets), "
+                + "idle timed out \(idleTimeouts), over max-pending \(overflows), storage failures \(storageFailures), "
+                + "octets echoed \(octetsEchoed), aborted at shutdown \(abortedAtShutdown), "
+                + "shed for descriptors \(shedForDescriptors), accept failures \(acceptFailures)"
+        }
     }
 
     public var description: String {
@@ -70,6 +108,20 @@ final class ReactorCounters: Sendable {
     let shedForDescriptors = Atomic<Int>(0)
     let acceptFailures = Atomic<Int>(0)
     let active = Atomic<Int>(0)
+    let streamsCompleted = Atomic<Int>(0)
+    let overflows = Atomic<Int>(0)
+    let idleTimeouts = Atomic<Int>(0)
+    let storageFailures = Atomic<Int>(0)
+    let octetsEchoed = Atomic<Int>(0)
+    let bufferedBytes = Atomic<Int>(0)
+    let spilledOctets = Atomic<Int>(0)
+    let spillFiles = Atomic<Int>(0)
+
+    /// Sets a gauge this thread owns.
+    @inline(__always)
+    func set(_ gauge: borrowing Atomic<Int>, _ value: Int) {
+        gauge.store(value, ordering: .relaxed)
+    }
 
     /// Adds `delta` to a counter this thread owns.
     @inline(__always)
@@ -89,6 +141,14 @@ final class ReactorCounters: Sendable {
         stats.shedForDescriptors = shedForDescriptors.load(ordering: .relaxed)
         stats.acceptFailures = acceptFailures.load(ordering: .relaxed)
         stats.active = active.load(ordering: .relaxed)
+        stats.streamsCompleted = streamsCompleted.load(ordering: .relaxed)
+        stats.overflows = overflows.load(ordering: .relaxed)
+        stats.idleTimeouts = idleTimeouts.load(ordering: .relaxed)
+        stats.storageFailures = storageFailures.load(ordering: .relaxed)
+        stats.octetsEchoed = octetsEchoed.load(ordering: .relaxed)
+        stats.bufferedBytes = bufferedBytes.load(ordering: .relaxed)
+        stats.spilledOctets = spilledOctets.load(ordering: .relaxed)
+        stats.spillFiles = spillFiles.load(ordering: .relaxed)
         return stats
     }
 }

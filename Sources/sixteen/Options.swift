@@ -41,3 +41,34 @@ func validatePort(_ port: Int) throws {
         throw ValidationError("port \(port) is out of range (0-65535)")
     }
 }
+
+/// A size in octets: a plain number, or with a binary suffix (`K`/`KiB`,
+/// `M`/`MiB`, `G`/`GiB`).
+struct ByteCount: ExpressibleByArgument, CustomStringConvertible {
+    let value: Int
+    let text: String
+
+    init?(argument: String) {
+        let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)]
+        var digits = Substring(argument)
+        var multiplier = 1
+        for (suffix, factor) in units where argument.hasSuffix(suffix) {
+            digits = argument.dropLast(suffix.count)
+            multiplier = factor
+            break
+        }
+        guard let number = Int(digits), number >= 0 else { return nil }
+        let (product, overflow) = number.multipliedReportingOverflow(by: multiplier)
+        guard !overflow else { return nil }
+        value = product
+        text = argument
+    }
+
+    init(_ value: Int, _ text: String) {
+        self.value = value
+        self.text = text
+    }
+
+    var description: String { text }
+    var defaultValueDescription: String { text }
+}

@@ -1,0 +1,172 @@
+// The `upper` protocol, server side: Listing 3-2 of *Foundations of Python
+// Network Programming* (`tcp_deadlock.py`), made deadlock-proof. Rules first.
+//
+//  1. A session is one TCP connection, starting when it is accepted. The
+//     client streams octets; the server sends every one back ASCII-uppercased
+//     (only `a`-`z` change), in order. The book sends 16-octet frames, but
+//     nothing here depends on framing: a partial last frame is echoed too.
+//  2. Always drain reads. Whatever the client sends is read as soon as it
+//     arrives, however much output is pending: reading never waits for
+//     writing, so the book's deadlock (both sides stuck in send with full
+//     buffers) cannot happen, and no session ever waits on another.
+//  3. Output not yet taken by the socket is pending. The glue keeps it in an
+//     output queue (memory up to a high-water mark, then a spill file); this
+//     machine only counts it.
+//  4. A ceiling bounds what one client can make us hold: octets that would
+//     take pending output past `maxPending` end the session as overflowed,
+//     and are not queued.
+//  5. Once the client's EOF has arrived and every pending octet has been
+//     written, the session is complete and the connection is closed. (All
+//     input has been read, so closing sends FIN, never RST.)
+//  6. A session with no octet moving in either direction for `idle` ends as
+//     idle. The deadline moves with activity; the timer is re-armed only when
+//     it fires early (libev's "be smart about timeouts", technique 2).
+//  7. A reset, or any connection error, ends the session as reset.
+//  8. A closed session ignores every later event.
+
+/// Limits of an `upper` session.
+public struct UpperLimits: Equatable, Sendable {
+    /// How long a session may go with no octet moving either way (rule 6).
+    public var idle: Duration
+    /// The most output one session may have pending (rule 4).
+    public var maxPending: Int
+
+    public init(idle: Duration = .seconds(60), maxPending: Int = 2 << 30) {
+        self.idle = idle
+        self.maxPending = maxPending
+    }
+}
+
+/// How an `upper` session ended.
+public enum UpperOutcome: Equatable, Sendable {
+    /// The client finished and got every octet back (rule 5).
+    case completed(echoed: Int)
+    /// Pending output would have exceeded the ceiling (rule 4).
+    case overflowed(pending: Int)
+    /// Nothing moved for the idle timeout (rule 6).
+    case idleTimedOut(received: Int, sent: Int)
+    /// The connection failed (rule 7).
+    case reset(received: Int, sent: Int)
+    /// The glue could not store pending output (the spill file failed).
+    case storageFailed(received: Int, sent: Int)
+}
+
+/// What the glue must do after an `upper` event.
+public enum UpperAction: Equatable, Sendable {
+    /// Nothing new.
+    case wait
+    /// (Re-)arm the session's timer to fire at `deadline`.
+    case armTimer(deadline: Instant)
+    /// Uppercase the octets just reported, append them to the output queue,
+    /// then send what the socket takes (as for `send`).
+    case queueAndSend
+    /// Send pending output until the socket is full or nothing is pending,
+    /// reporting each write with `wrote(_:now:)`.
+    case send
+    /// Close the connection; the session is over.
+    case close(UpperOutcome)
+}
+
+/// One `upper` session's state machine (server side). A value type kept inline
+/// in a connection slot: events allocate nothing.
+public struct UpperSession: Sendable {
+    public let limits: UpperLimits
+    private var received = 0
+    private var sent = 0
+    private var inputEnded = false
+    private var lastActivity = Instant.zero
+    private var started = false
+    public private(set) var outcome: UpperOutcome?
+
+    public init(limits: UpperLimits) {
+        self.limits = limits
+    }
+
+    /// Octets read but not yet written back.
+    public var pending: Int { received - sent }
+    public var octetsReceived: Int { received }
+    public var octetsSent: Int { sent }
+
+    // MARK: Events
+
+    /// The connection was accepted at `now` (rules 1, 6).
+    public mutating func accepted(now: Instant) -> UpperAction {
+        guard !started, outcome == nil else { return .wait }
+        started = true
+        lastActivity = now
+        return .armTimer(deadline: now + limits.idle)
+    }
+
+    /// `count` octets were read (rules 2, 4).
+    public mutating func received(_ count: Int, now: Instant) -> UpperAction {
+        guard started, outcome == nil, !inputEnded, count > 0 else { return .wait }
+        lastActivity = now
+        if pending + count > limits.maxPending {
+            return close(.overflowed(pending: pending + count))
+        }
+        received += count
+        return .queueAndSend
+    }
+
+    /// The client finished sending (rule 5).
+    public mutating func inputEnded(now: Instant) -> UpperAction {
+        guard started, outcome == nil, !inputEnded else { return .wait }
+        inputEnded = true
+        lastActivity = now
+        return pending == 0 ? close(.completed(echoed: sent)) : .send
+    }
+
+    /// A write took `count` octets of pending output (rule 5).
+    public mutating func wrote(_ count: Int, now: Instant) -> UpperAction {
+        guard started, outcome == nil else { return .wait }
+        let taken = min(max(count, 0), pending)
+        sent += taken
+        if taken > 0 { lastActivity = now }
+        if pending == 0 {
+            return inputEnded ? close(.completed(echoed: sent)) : .wait
+        }
+        return .send
+    }
+
+    /// The socket can take more after a write would have blocked.
+    public mutating func becameWritable(now: Instant) -> UpperAction {
+        guard started, outcome == nil, pending > 0 else { return .wait }
+        return .send
+    }
+
+    /// A read or write failed (rule 7).
+    public mutating func connectionFailed() -> UpperAction {
+        guard outcome == nil else { return .wait }
+        return close(.reset(received: received, sent: sent))
+    }
+
+    /// The output queue could not take the octets just reported.
+    public mutating func storageFailed() -> UpperAction {
+        guard outcome == nil else { return .wait }
+        return close(.storageFailed(received: received, sent: sent))
+    }
+
+    /// The session's timer fired at `now` (rule 6).
+    public mutating func timerFired(now: Instant) -> UpperAction {
+        guard started, outcome == nil else { return .wait }
+        let deadline = lastActivity + limits.idle
+        if now < deadline { return .armTimer(deadline: deadline) }
+        return close(.idleTimedOut(received: received, sent: sent))
+    }
+
+    private mutating func close(_ outcome: UpperOutcome) -> UpperAction {
+        self.outcome = outcome
+        return .close(outcome)
+    }
+}
+
+/// Uppercases ASCII `a`-`z` in place; every other octet is left as it is.
+@inline(__always)
+public func uppercaseASCII(_ octets: UnsafeMutableRawBufferPointer) {
+    guard let base = octets.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return }
+    for index in 0..<octets.count {
+        let octet = base[index]
+        // a-z is 0x61...0x7a; clearing bit 5 maps it onto A-Z.
+        if octet &- 0x61 < 26 { base[index] = octet & 0xdf }
+    }
+}

@@ -1,0 +1,246 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLibEv
+import Reactor
+
+/// Fixed-size memory chunks for output queues, recycled through a free list.
+/// One pool per reactor, so no lock: its share of the global memory budget
+/// caps what all its connections hold in memory together.
+final class ChunkPool {
+    /// Bytes per chunk, header included.
+    static let chunkSize = 64 * 1024
+    static let headerSize = 16
+    static let capacity = chunkSize - headerSize
+
+    /// Chunks that may be out at once (the budget).
+    let limit: Int
+    /// Free chunks kept for reuse; beyond this, freed chunks go back to malloc.
+    let reserve: Int
+    private(set) var inUse = 0
+    private var free: UnsafeMutableRawPointer?
+    private var freeCount = 0
+
+    init(budgetBytes: Int, reserve: Int = 16) {
+        limit = max(0, budgetBytes / Self.chunkSize)
+        self.reserve = reserve
+    }
+
+    deinit {
+        while let chunk = free {
+            free = Chunk.next(chunk)
+            chunk.deallocate()
+        }
+    }
+
+    /// A chunk with no data, or nil when the budget is spent.
+    func take() -> UnsafeMutableRawPointer? {
+        guard inUse < limit else { return nil }
+        let chunk: UnsafeMutableRawPointer
+        if let reused = free {
+            free = Chunk.next(reused)
+            freeCount -= 1
+            chunk = reused
+        } else {
+            chunk = .allocate(byteCount: Self.chunkSize, alignment: 16)
+        }
+        Chunk.reset(chunk)
+        inUse += 1
+        return chunk
+    }
+
+    func give(_ chunk: UnsafeMutableRawPointer) {
+        inUse -= 1
+        if freeCount < reserve {
+            Chunk.setNext(chunk, free)
+            free = chunk
+            freeCount += 1
+        } else {
+            chunk.deallocate()
+        }
+    }
+
+    /// Bytes the pool has handed out.
+    var bytesInUse: Int { inUse * Self.chunkSize }
+}
+
+/// A chunk's header: the next chunk, then the start and end of its data.
+enum Chunk {
+    static func next(_ chunk: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
+        chunk.load(as: UnsafeMutableRawPointer?.self)
+    }
+    static func setNext(_ chunk: UnsafeMutableRawPointer, _ next: UnsafeMutableRawPointer?) {
+        chunk.storeBytes(of: next, as: UnsafeMutableRawPointer?.self)
+    }
+    static func start(_ chunk: UnsafeMutableRawPointer) -> Int { Int(chunk.load(fromByteOffset: 8, as: Int32.self)) }
+    static func end(_ chunk: UnsafeMutableRawPointer) -> Int { Int(chunk.load(fromByteOffset: 12, as: Int32.self)) }
+    static func setStart(_ chunk: UnsafeMutableRawPointer, _ value: Int) { chunk.storeBytes(of: Int32(value), toByteOffset: 8, as: Int32.self) }
+    static func setEnd(_ chunk: UnsafeMutableRawPointer, _ value: Int) { chunk.storeBytes(of: Int32(value), toByteOffset: 12, as: Int32.self) }
+    static func data(_ chunk: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer { chunk + ChunkPool.headerSize }
+    static func reset(_ chunk: UnsafeMutableRawPointer) {
+        setNext(chunk, nil)
+        setStart(chunk, 0)
+        setEnd(chunk, 0)
+    }
+}
+
+/// Where spill files go, and whether the kernel can make them unnamed.
+struct SpillDirectory: Sendable {
+    let path: String
+
+    /// A new spill file, already unlinked: it disappears with its descriptor,
+    /// whatever way the process ends. `O_TMPFILE` where the file system has it,
+    /// otherwise `mkstemp` and an immediate `unlink`.
+    func makeFile() -> Result<Int32, Errno> {
+        let fd = Glibc.open(path, SIXTEEN_O_TMPFILE | O_RDWR | O_CLOEXEC, 0o600)
+        if fd >= 0 { return .success(fd) }
+        let openError = Errno.current
+        guard openError.code == EOPNOTSUPP || openError.code == EISDIR || openError.code == EINVAL else {
+            return .failure(openError)
+        }
+        var template = Array((path + "/sixteen-spill-XXXXXX").utf8CString)
+        let named = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        if named < 0 { return .failure(.current) }
+        _ = fcntl(named, F_SETFD, FD_CLOEXEC)
+        _ = template.withUnsafeBufferPointer { unlink($0.baseAddress!) }
+        return .success(named)
+    }
+}
+
+/// Where the next octets to send live.
+enum OutputRegion {
+    case empty
+    case memory(UnsafeRawBufferPointer)
+    case file(fd: Int32, offset: Int64, count: Int)
+}
+
+/// One connection's pending output, in order: memory chunks first, then a
+/// spill file. New octets go to memory while this connection is under its
+/// high-water mark and the pool has budget; otherwise, and whenever the file
+/// already holds octets (order!), they are appended to the file. When the
+/// file has been sent in full it is truncated and memory is used again.
+///
+/// A plain value (pointers and counts) kept inline in a connection slot; the
+/// pool and the spill directory belong to the reactor.
+struct OutputQueue {
+    private var head: UnsafeMutableRawPointer?
+    private var tail: UnsafeMutableRawPointer?
+    /// Octets pending in memory chunks.
+    private(set) var memoryOctets = 0
+    private var spillFD: Int32 = -1
+    private var spillRead: Int64 = 0
+    private var spillWrite: Int64 = 0
+
+    init() {}
+
+    /// Octets pending in the spill file.
+    var spilledOctets: Int { Int(spillWrite - spillRead) }
+    var pendingOctets: Int { memoryOctets + spilledOctets }
+    var isEmpty: Bool { pendingOctets == 0 }
+    /// Whether a spill file is open.
+    var hasSpillFile: Bool { spillFD >= 0 }
+
+    /// Appends `octets` after everything pending.
+    mutating func append(
+        _ octets: UnsafeRawBufferPointer, pool: ChunkPool, highWaterMark: Int, spill: SpillDirectory
+    ) -> Errno? {
+        var rest = octets
+        if spilledOctets == 0 {
+            while !rest.isEmpty && memoryOctets < highWaterMark {
+                guard let chunk = writableTail(pool) else { break }
+                let end = Chunk.end(chunk)
+                let room = min(ChunkPool.capacity - end, highWaterMark - memoryOctets)
+                guard room > 0 else { break }
+                let count = min(room, rest.count)
+                (Chunk.data(chunk) + end).copyMemory(from: rest.baseAddress!, byteCount: count)
+                Chunk.setEnd(chunk, end + count)
+                memoryOctets += count
+                rest = UnsafeRawBufferPointer(rebasing: rest[count...])
+            }
+        }
+        return rest.isEmpty ? nil : appendToFile(rest, spill: spill)
+    }
+
+    /// The next contiguous octets to send.
+    var front: OutputRegion {
+        if let chunk = head, memoryOctets > 0 {
+            let start = Chunk.start(chunk)
+            return .memory(UnsafeRawBufferPointer(start: Chunk.data(chunk) + start, count: Chunk.end(chunk) - start))
+        }
+        if spilledOctets > 0 {
+            return .file(fd: spillFD, offset: spillRead, count: spilledOctets)
+        }
+        return .empty
+    }
+
+    /// Drops the first `count` octets, which the socket has taken.
+    mutating func consume(_ count: Int, pool: ChunkPool) {
+        var left = count
+        while left > 0, let chunk = head, memoryOctets > 0 {
+            let start = Chunk.start(chunk)
+            let available = Chunk.end(chunk) - start
+            let taken = min(available, left)
+            Chunk.setStart(chunk, start + taken)
+            memoryOctets -= taken
+            left -= taken
+            if taken == available {
+                head = Chunk.next(chunk)
+                if head == nil { tail = nil }
+                pool.give(chunk)
+            }
+        }
+        if left > 0 {
+            precondition(left <= spilledOctets, "consumed more than was pending")
+            spillRead += Int64(left)
+            if spillRead == spillWrite {
+                // Sent in full: give the disk space back and start again at 0.
+                _ = ftruncate(spillFD, 0)
+                spillRead = 0
+                spillWrite = 0
+            }
+        }
+    }
+
+    /// Frees everything: chunks back to the pool, the spill file closed (and
+    /// so gone). Call when the connection closes.
+    mutating func release(pool: ChunkPool) {
+        while let chunk = head {
+            head = Chunk.next(chunk)
+            pool.give(chunk)
+        }
+        tail = nil
+        memoryOctets = 0
+        if spillFD >= 0 { Glibc.close(spillFD) }
+        spillFD = -1
+        spillRead = 0
+        spillWrite = 0
+    }
+
+    private mutating func writableTail(_ pool: ChunkPool) -> UnsafeMutableRawPointer? {
+        if let chunk = tail, Chunk.end(chunk) < ChunkPool.capacity { return chunk }
+        guard let chunk = pool.take() else { return nil }
+        if let last = tail { Chunk.setNext(last, chunk) } else { head = chunk }
+        tail = chunk
+        return chunk
+    }
+
+    private mutating func appendToFile(_ octets: UnsafeRawBufferPointer, spill: SpillDirectory) -> Errno? {
+        if spillFD < 0 {
+            switch spill.makeFile() {
+            case .success(let fd): spillFD = fd
+            case .failure(let error): return error
+            }
+        }
+        var offset = 0
+        while offset < octets.count {
+            let n = pwrite(spillFD, octets.baseAddress! + offset, octets.count - offset, off_t(spillWrite))
+            if n < 0 {
+                if errno == EINTR { continue }
+                return .current
+            }
+            offset += n
+            spillWrite += Int64(n)
+        }
+        return nil
+    }
+}
