@@ -29,6 +29,28 @@ class ServerTestCase: XCTestCase {
         return server
     }
 
+    /// An `upper` server with small limits, spilling into `spillDirectory`.
+    func startUpperServer(
+        reactors: Int = 2,
+        idle: Duration = .seconds(30),
+        maxPending: Int = 1 << 30,
+        highWaterMark: Int = 256 * 1024,
+        memoryBudget: Int = 4 << 20,
+        spillDirectory: String = "/tmp"
+    ) throws -> Server {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let configuration = ServerConfiguration(
+            serverProtocol: .upper, host: "127.0.0.1", port: 0, reactors: reactors,
+            upper: UpperLimits(idle: idle, maxPending: maxPending),
+            output: OutputLimits(highWaterMark: highWaterMark, memoryBudget: memoryBudget, spillDirectory: spillDirectory)
+        )
+        let server = try Server(configuration: configuration, logger: logger)
+        try server.start()
+        servers.append(server)
+        return server
+    }
+
     override func tearDown() {
         for server in servers {
             server.requestShutdown()

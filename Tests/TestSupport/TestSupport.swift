@@ -51,11 +51,17 @@ public var repositoryRoot: URL {
 }
 
 /// A child process with captured output, killed if still running when dropped.
+/// Its output is drained as it comes, so a chatty child never blocks on a full pipe.
 public final class ChildProcess: @unchecked Sendable {
     public let process = Process()
     private let stdoutPipe = Pipe()
     private let stderrPipe = Pipe()
-    private var stdoutBuffer = Data()
+    private let stdoutData = Lock(Data())
+    private let stderrData = Lock(Data())
+    private let stdoutClosed = Lock(false)
+    private let stderrClosed = Lock(false)
+    private var consumed = 0
+    private var readers: [ReactorThread] = []
 
     public init(_ executable: URL, _ arguments: [String]) throws {
         process.executableURL = executable
@@ -64,6 +70,25 @@ public final class ChildProcess: @unchecked Sendable {
         process.standardError = stderrPipe
         process.standardInput = FileHandle.nullDevice
         try process.run()
+        // Foundation has closed its copies of the write ends; drain the read
+        // ends on threads of our own until EOF.
+        readers = try [(stdoutPipe, stdoutData, stdoutClosed), (stderrPipe, stderrData, stderrClosed)].map { pipe, data, closed in
+            let fd = pipe.fileHandleForReading.fileDescriptor
+            return try ReactorThread(name: "child-output") {
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                while true {
+                    let n = read(fd, &chunk, chunk.count)
+                    if n > 0 {
+                        data.withLock { $0.append(contentsOf: chunk[..<n]) }
+                    } else if n < 0 && errno == EINTR {
+                        continue
+                    } else {
+                        break
+                    }
+                }
+                closed.withLock { $0 = true }
+            }
+        }
     }
 
     deinit {
@@ -71,29 +96,24 @@ public final class ChildProcess: @unchecked Sendable {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
+        readers.forEach { $0.join() }
     }
 
     public var pid: Int32 { process.processIdentifier }
 
     /// The next line of standard output, or nil at EOF or after `timeout`.
     public func readLine(timeout: Duration = .seconds(10)) -> String? {
-        let fd = stdoutPipe.fileHandleForReading.fileDescriptor
-        let deadline = MonotonicClock.nanoseconds() + timeout.nanosecondsForTests
-        while true {
-            if let newline = stdoutBuffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: stdoutBuffer[..<newline], as: UTF8.self)
-                stdoutBuffer.removeSubrange(...newline)
-                return line
+        var line: String?
+        _ = eventually(within: timeout) {
+            line = stdoutData.withLock { data -> String? in
+                let unread = data.dropFirst(consumed)
+                guard let newline = unread.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
+                consumed = newline + 1
+                return String(decoding: unread[..<newline], as: UTF8.self)
             }
-            let left = deadline - MonotonicClock.nanoseconds()
-            if left <= 0 { return nil }
-            var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&entry, 1, Int32(left / 1_000_000) + 1) > 0 else { continue }
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            let n = read(fd, &chunk, chunk.count)
-            if n <= 0 { return nil }
-            stdoutBuffer.append(contentsOf: chunk[..<n])
+            return line != nil || stdoutClosed.withLock { $0 }
         }
+        return line
     }
 
     /// Waits for exit up to `timeout`; returns the exit status, or nil if still running.
@@ -101,18 +121,19 @@ public final class ChildProcess: @unchecked Sendable {
         let finished = eventually(within: timeout) { !process.isRunning }
         guard finished else { return nil }
         process.waitUntilExit()
+        // Let the readers take what is left in the pipes.
+        _ = eventually(within: .seconds(5)) { stdoutClosed.withLock { $0 } && stderrClosed.withLock { $0 } }
         return process.terminationStatus
     }
 
-    /// Everything on standard error (call after the process has exited).
+    /// Everything on standard error so far.
     public func standardError() -> String {
-        String(decoding: stderrPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        stderrData.withLock { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// The rest of standard output (call after the process has exited).
+    /// Standard output not yet returned by `readLine`.
     public func remainingOutput() -> String {
-        let rest = stdoutPipe.fileHandleForReading.readDataToEndOfFile()
-        return String(decoding: stdoutBuffer + rest, as: UTF8.self)
+        stdoutData.withLock { String(decoding: $0.dropFirst(consumed), as: UTF8.self) }
     }
 
     public func signal(_ signal: Int32) {
