@@ -101,8 +101,9 @@ public struct UpperSession: Sendable {
     public mutating func received(_ count: Int, now: Instant) -> UpperAction {
         guard started, outcome == nil, !inputEnded, count > 0 else { return .wait }
         lastActivity = now
-        if pending + count > limits.maxPending {
-            return close(.overflowed(pending: pending + count))
+        if count > limits.maxPending - pending {
+            let (wanted, overflow) = pending.addingReportingOverflow(count)
+            return close(.overflowed(pending: overflow ? .max : wanted))
         }
         received += count
         return .queueAndSend

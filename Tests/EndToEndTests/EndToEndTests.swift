@@ -31,7 +31,7 @@ final class EndToEndTests: XCTestCase {
     }
 
     private func python() -> URL { URL(fileURLWithPath: "/usr/bin/env") }
-    private var bookScript: String { repositoryRoot.appendingPathComponent("Tests/Interop/tcp_sixteen.py").path }
+    private var bookScript: String { repositoryRoot.appendingPathComponent("benchmarks/peers/book/tcp_sixteen.py").path }
 
     func testServerAndClientTalk() throws {
         let (server, port, line) = try startServer(["--reactors", "2"])

@@ -15,7 +15,7 @@ final class UpperEndToEndTests: XCTestCase {
         super.tearDown()
     }
 
-    private var bookScript: String { repositoryRoot.appendingPathComponent("Tests/Interop/tcp_deadlock.py").path }
+    private var bookScript: String { repositoryRoot.appendingPathComponent("benchmarks/peers/book/tcp_deadlock.py").path }
     private var env: URL { URL(fileURLWithPath: "/usr/bin/env") }
 
     private func startUpperServer(_ arguments: [String] = []) throws -> (ChildProcess, Int) {

@@ -45,7 +45,7 @@ public var sixteenExecutable: URL {
     return directory.appendingPathComponent("sixteen")
 }
 
-/// The repository root (for the book's scripts under Tests/Interop).
+/// The repository root (for the book's scripts under benchmarks/peers/book).
 public var repositoryRoot: URL {
     URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 }
