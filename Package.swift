@@ -19,6 +19,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         // libev, from Debian's libev-dev (no pkg-config file: the module map links `ev`).
@@ -48,10 +49,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // The clients: the book's one-shot client (and, later, the load generator).
+        // The clients: the book's one-shot and deadlock clients, and the load generator.
         .target(
             name: "SixteenClient",
-            dependencies: ["Reactor", "SixteenProtocol"],
+            dependencies: [
+                "Reactor", "SixteenProtocol", "CLibEv",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             swiftSettings: strict
         ),
         // The one thin executable.

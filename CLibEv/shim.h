@@ -79,6 +79,16 @@ static const int SIXTEEN_SHUT_RDWR = SHUT_RDWR;
 static const int SIXTEEN_IPPROTO_TCP = IPPROTO_TCP;
 static const int SIXTEEN_IPPROTO_IPV6 = IPPROTO_IPV6;
 
+/* Bind a source address without reserving a port: the port is chosen at
+   connect time, per destination, so many connections can share a source
+   address (linux/in.h; not in glibc's netinet/in.h on older systems). */
+#ifdef IP_BIND_ADDRESS_NO_PORT
+static const int SIXTEEN_IP_BIND_ADDRESS_NO_PORT = IP_BIND_ADDRESS_NO_PORT;
+#else
+static const int SIXTEEN_IP_BIND_ADDRESS_NO_PORT = 24;
+#endif
+static const int SIXTEEN_IPPROTO_IP = IPPROTO_IP;
+
 /* Unnamed temporary files (spill files that vanish with their descriptor).
    glibc defines O_TMPFILE only under _GNU_SOURCE; the value is Linux's. */
 #ifdef O_TMPFILE

@@ -9,7 +9,7 @@ struct Sixteen: ParsableCommand {
         commandName: "sixteen",
         abstract: "An event-driven, nonblocking TCP server (and its clients) for the protocols of Foundations of Python Network Programming, chapter 3.",
         version: "0.1.0",
-        subcommands: [ServerCommand.self, ClientCommand.self, StreamCommand.self]
+        subcommands: [ServerCommand.self, ClientCommand.self, StreamCommand.self, LoadCommand.self]
     )
 }
 

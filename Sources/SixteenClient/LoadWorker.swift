@@ -1,0 +1,397 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLibEv
+import Histogram
+import Reactor
+import SixteenProtocol
+import Synchronization
+
+/// Counts one worker keeps; only its thread writes them, anyone may read.
+final class LoadCounters: Sendable {
+    let started = Atomic<Int>(0)
+    let inFlight = Atomic<Int>(0)
+    let octetsSent = Atomic<Int>(0)
+    let octetsReceived = Atomic<Int>(0)
+    let connected = Atomic<Int>(0)
+    private let outcomes = (0..<LoadOutcome.allCases.count).map { _ in AtomicBox() }
+
+    final class AtomicBox: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
+    @inline(__always)
+    func add(_ counter: borrowing Atomic<Int>, _ delta: Int = 1) {
+        counter.store(counter.load(ordering: .relaxed) &+ delta, ordering: .relaxed)
+    }
+
+    func count(_ outcome: LoadOutcome) {
+        add(outcomes[Self.index(outcome)].value)
+    }
+
+    func outcomeCount(_ outcome: LoadOutcome) -> Int {
+        outcomes[Self.index(outcome)].value.load(ordering: .relaxed)
+    }
+
+    private static func index(_ outcome: LoadOutcome) -> Int {
+        LoadOutcome.allCases.firstIndex(of: outcome)!
+    }
+}
+
+/// One connection of a worker, at a stable address (its watchers live here).
+struct LoadSlot {
+    var io = ev_io()
+    var timer = ev_timer()
+    var fd: Int32 = -1
+    var session: LoadSession
+    /// When this session was meant to start (open loop) or started (closed loop).
+    var intendedStart = Instant.zero
+    var actualStart = Instant.zero
+    var connecting = false
+    var writeBlocked = false
+    /// Waiting on its timer for the next scheduled start (open loop).
+    var waitingToStart = false
+    /// No more sessions for this connection.
+    var retired = false
+    /// This connection's index among all the generator's connections.
+    var globalIndex = 0
+}
+
+/// One thread of the load generator: a loop driving its share of the
+/// connections, each through back-to-back `LoadSession`s.
+final class LoadWorker: PooledWatcherOwner {
+    let loop: EventLoop
+    let counters = LoadCounters()
+    let configuration: LoadConfiguration
+    private let target: SocketAddress
+    private let slots: UnsafeMutablePointer<LoadSlot>
+    private let slotCount: Int
+    private let pattern: UnsafeMutableRawBufferPointer
+    private let readBuffer: UnsafeMutableRawBufferPointer
+    /// Sessions this worker may still start (for `-n`), nil for `-d`.
+    private var quota: Int?
+    private var startedAt = Instant.zero
+    private var measureFrom = Instant.zero
+    private var stopStartingAt = Instant(nanoseconds: .max)
+    private var live = 0
+    private var waiting = 0
+    private var stopWatcher: AsyncWatcher!
+    private var stopTimer: TimerWatcher!
+
+    /// Latency from the intended start (corrected for coordinated omission) and from the actual start, in ns.
+    var corrected = Histogram<UInt64>(lowestDiscernibleValue: 1_000, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
+    var uncorrected = Histogram<UInt64>(lowestDiscernibleValue: 1_000, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
+    /// Latencies past the histogram's range (an hour): counted, never dropped silently.
+    var outOfRange = 0
+    var measuredSessions = 0
+    var measuredOctets = 0
+    var lastFinish = Instant.zero
+
+    var stopWakeup: AsyncWakeup { stopWatcher.wakeup }
+
+    init(configuration: LoadConfiguration, target: SocketAddress, firstConnection: Int, connections: Int, quota: Int?) throws(ReactorError) {
+        self.configuration = configuration
+        self.target = target
+        self.quota = quota
+        loop = try EventLoop()
+        slotCount = connections
+        slots = .allocate(capacity: connections)
+        let session = LoadSession(mode: configuration.mode, timeout: configuration.timeout)
+        for index in 0..<connections {
+            (slots + index).initialize(to: LoadSlot(session: session, globalIndex: firstConnection + index))
+            Self.io(slots + index).prepare(slot: index)
+            Self.timer(slots + index).prepare(slot: index)
+        }
+        pattern = .allocate(byteCount: 64 * 1024, alignment: 16)
+        for offset in 0..<pattern.count {
+            pattern[offset] = LoadSession.requestOctet(configuration.mode, at: offset % session.requestLength)
+        }
+        readBuffer = .allocate(byteCount: 256 * 1024, alignment: 16)
+        loop.pooledWatcherOwner = self
+        stopWatcher = AsyncWatcher(loop: loop) { [unowned self] in self.abandonAll() }
+        stopTimer = TimerWatcher(loop: loop) { [unowned self] in self.stopStarting() }
+        stopWatcher.start()
+    }
+
+    deinit {
+        for index in 0..<slotCount where slots[index].fd >= 0 { Socket.close(slots[index].fd) }
+        slots.deinitialize(count: slotCount)
+        slots.deallocate()
+        pattern.deallocate()
+        readBuffer.deallocate()
+    }
+
+    /// Runs every connection until the quota or the duration is done.
+    func run(startingAt start: Instant) {
+        startedAt = start
+        measureFrom = start + configuration.warmup
+        if let duration = configuration.duration {
+            stopStartingAt = measureFrom + duration
+            stopTimer.start(after: now.seconds(until: stopStartingAt))
+        }
+        for index in 0..<slotCount {
+            let entry = slots + index
+            if let rate = configuration.rate {
+                entry.pointee.intendedStart = start + .nanoseconds(Int64(Double(entry.pointee.globalIndex) / rate * 1e9))
+                schedule(index)
+            } else {
+                begin(index, intended: now)
+            }
+        }
+        if live > 0 || waiting > 0 { loop.run() }
+    }
+
+    private func setWaiting(_ entry: UnsafeMutablePointer<LoadSlot>, _ value: Bool) {
+        guard entry.pointee.waitingToStart != value else { return }
+        entry.pointee.waitingToStart = value
+        waiting += value ? 1 : -1
+    }
+
+    @inline(__always)
+    private var now: Instant { Instant(nanoseconds: MonotonicClock.nanoseconds()) }
+
+    private static func io(_ entry: UnsafeMutablePointer<LoadSlot>) -> PooledIO {
+        PooledIO((UnsafeMutableRawPointer(entry) + MemoryLayout<LoadSlot>.offset(of: \LoadSlot.io)!).assumingMemoryBound(to: ev_io.self))
+    }
+
+    private static func timer(_ entry: UnsafeMutablePointer<LoadSlot>) -> PooledTimer {
+        PooledTimer((UnsafeMutableRawPointer(entry) + MemoryLayout<LoadSlot>.offset(of: \LoadSlot.timer)!).assumingMemoryBound(to: ev_timer.self))
+    }
+
+    // MARK: Starting sessions
+
+    /// Whether another session may start now.
+    private func mayStart(at time: Instant) -> Bool {
+        if let quota, quota <= 0 { return false }
+        if case .idle = configuration.mode, counters.started.load(ordering: .relaxed) >= slotCount { return false }
+        return time < stopStartingAt
+    }
+
+    /// Open loop: start at the intended time, or at once if it has passed.
+    private func schedule(_ index: Int) {
+        let entry = slots + index
+        let time = now
+        guard mayStart(at: max(time, entry.pointee.intendedStart)), entry.pointee.intendedStart < stopStartingAt else {
+            retire(index)
+            return
+        }
+        if entry.pointee.intendedStart <= time {
+            begin(index, intended: entry.pointee.intendedStart)
+        } else {
+            setWaiting(entry, true)
+            Self.timer(entry).arm(inSeconds: time.seconds(until: entry.pointee.intendedStart), on: loop)
+        }
+    }
+
+    private func begin(_ index: Int, intended: Instant) {
+        let entry = slots + index
+        let time = now
+        guard mayStart(at: time) else {
+            retire(index)
+            return
+        }
+        if quota != nil { quota! -= 1 }
+        setWaiting(entry, false)
+        entry.pointee.intendedStart = intended
+        entry.pointee.actualStart = time
+        entry.pointee.session = LoadSession(mode: configuration.mode, timeout: configuration.timeout)
+        entry.pointee.writeBlocked = false
+        counters.add(counters.started)
+        counters.add(counters.inFlight)
+        live += 1
+        perform(entry.pointee.session.started(now: time), index)
+        let fd: Int32
+        do {
+            fd = try Socket.makeTCP(family: target.family)
+        } catch {
+            perform(entry.pointee.session.connectFailed(refused: false), index)
+            return
+        }
+        entry.pointee.fd = fd
+        if !configuration.sources.isEmpty {
+            let source = configuration.sources[entry.pointee.globalIndex % configuration.sources.count]
+            _ = try? Socket.setOption(fd, SIXTEEN_IPPROTO_IP, SIXTEEN_IP_BIND_ADDRESS_NO_PORT, 1)
+            if source.withSockAddr({ bind(fd, $0, $1) }) != 0 {
+                perform(entry.pointee.session.connectFailed(refused: false), index)
+                return
+            }
+        }
+        if let error = Socket.startConnect(fd, to: target) {
+            perform(entry.pointee.session.connectFailed(refused: error == .connectionRefused), index)
+            return
+        }
+        entry.pointee.connecting = true
+        Self.io(entry).watch(fd: fd, events: .writable, on: loop)
+    }
+
+    private func retire(_ index: Int) {
+        let entry = slots + index
+        entry.pointee.retired = true
+        setWaiting(entry, false)
+        Self.timer(entry).stop(on: loop)
+        if live == 0 && waiting == 0 { loop.breakAll() }
+    }
+
+    /// The duration is over: no new sessions; idle connections run their exchange now.
+    private func stopStarting() {
+        for index in 0..<slotCount where slots[index].waitingToStart { retire(index) }
+        if case .idle = configuration.mode { releaseIdle() }
+        if live == 0 && waiting == 0 { loop.breakAll() }
+    }
+
+    // MARK: Events
+
+    func ioReady(slot index: Int, events: IOEvents) {
+        let entry = slots + index
+        guard entry.pointee.fd >= 0 else { return }
+        if entry.pointee.connecting {
+            entry.pointee.connecting = false
+            if let error = Socket.pendingError(entry.pointee.fd) {
+                perform(entry.pointee.session.connectFailed(refused: error == .connectionRefused), index)
+            } else {
+                counters.add(counters.connected)
+                perform(entry.pointee.session.connected(now: now), index)
+            }
+            return
+        }
+        if events.contains(.readable) || events.contains(.error), entry.pointee.session.readsNow {
+            let action: LoadAction
+            switch Socket.read(entry.pointee.fd, into: readBuffer) {
+            case .read(let count):
+                counters.add(counters.octetsReceived, count)
+                action = entry.pointee.session.received(UnsafeRawBufferPointer(rebasing: readBuffer[..<count]), now: now)
+            case .endOfInput:
+                action = entry.pointee.session.inputEnded(now: now)
+            case .wouldBlock:
+                action = .wait
+            case .failed:
+                action = entry.pointee.session.connectionFailed()
+            }
+            perform(action, index)
+            guard entry.pointee.fd >= 0 else { return }
+        }
+        if events.contains(.writable) && entry.pointee.writeBlocked {
+            entry.pointee.writeBlocked = false
+            perform(entry.pointee.session.becameWritable(now: now), index)
+        }
+    }
+
+    func timerFired(slot index: Int) {
+        let entry = slots + index
+        if entry.pointee.waitingToStart {
+            begin(index, intended: entry.pointee.intendedStart)
+            return
+        }
+        guard entry.pointee.fd >= 0 else { return }
+        perform(entry.pointee.session.timerFired(now: now), index)
+    }
+
+    private func perform(_ action: LoadAction, _ index: Int) {
+        let entry = slots + index
+        var action = action
+        while true {
+            switch action {
+            case .wait:
+                updateInterest(entry)
+                return
+            case .armTimer(let deadline):
+                Self.timer(entry).arm(inSeconds: now.seconds(until: deadline), on: loop)
+                updateInterest(entry)
+                return
+            case .send(let offset):
+                let length = entry.pointee.session.requestLength
+                let start = offset % pattern.count
+                let count = min(pattern.count - start, length - offset)
+                switch Socket.send(entry.pointee.fd, UnsafeRawBufferPointer(rebasing: pattern[start..<(start + count)])) {
+                case .wrote(let n):
+                    counters.add(counters.octetsSent, n)
+                    action = entry.pointee.session.wrote(n, now: now)
+                case .wouldBlock:
+                    entry.pointee.writeBlocked = true
+                    updateInterest(entry)
+                    return
+                case .failed:
+                    action = entry.pointee.session.connectionFailed()
+                }
+            case .shutdownWrite:
+                Socket.shutdownWrite(entry.pointee.fd)
+                updateInterest(entry)
+                return
+            case .finish(let outcome):
+                finish(index, outcome)
+                return
+            }
+        }
+    }
+
+    private func updateInterest(_ entry: UnsafeMutablePointer<LoadSlot>) {
+        guard entry.pointee.fd >= 0, !entry.pointee.connecting else { return }
+        var events: IOEvents = entry.pointee.session.readsNow ? .readable : .none
+        if entry.pointee.writeBlocked { events.insert(.writable) }
+        Self.io(entry).watch(fd: entry.pointee.fd, events: events, on: loop)
+    }
+
+    private func finish(_ index: Int, _ outcome: LoadOutcome) {
+        let entry = slots + index
+        let time = now
+        Self.io(entry).stop(on: loop)
+        Self.timer(entry).stop(on: loop)
+        if entry.pointee.fd >= 0 {
+            if outcome == .ok { Socket.close(entry.pointee.fd) } else { Socket.abort(entry.pointee.fd) }
+            entry.pointee.fd = -1
+        }
+        entry.pointee.connecting = false
+        counters.count(outcome)
+        counters.add(counters.inFlight, -1)
+        live -= 1
+        if outcome == .ok, let end = entry.pointee.session.replyCompletedAt, end >= measureFrom {
+            let fromIntended = max(0, end.nanoseconds - entry.pointee.intendedStart.nanoseconds)
+            let fromActual = max(0, end.nanoseconds - entry.pointee.actualStart.nanoseconds)
+            if !corrected.record(UInt64(max(fromIntended, 1_000))) { outOfRange += 1 }
+            uncorrected.record(UInt64(max(fromActual, 1_000)))
+            measuredSessions += 1
+            measuredOctets += entry.pointee.session.octetsReceived
+            lastFinish = max(lastFinish, time)
+        }
+        next(index)
+    }
+
+    /// The connection's next session: at once (closed loop) or on schedule (open loop).
+    private func next(_ index: Int) {
+        let entry = slots + index
+        if case .idle = configuration.mode {
+            retire(index)
+            return
+        }
+        if let rate = configuration.rate {
+            entry.pointee.intendedStart = entry.pointee.intendedStart + .nanoseconds(Int64(Double(configuration.connections) / rate * 1e9))
+            schedule(index)
+        } else {
+            begin(index, intended: now)
+        }
+        if live == 0 && waiting == 0 { loop.breakAll() }
+    }
+
+    // MARK: Ending
+
+    /// Idle mode: every held connection may now run its exchange.
+    private func releaseIdle() {
+        for index in 0..<slotCount where slots[index].fd >= 0 {
+            perform(slots[index].session.releasedToSend(now: now), index)
+        }
+    }
+
+    /// The hard deadline: whatever is in flight fails as timed out.
+    private func abandonAll() {
+        stopStartingAt = .zero
+        quota = 0
+        for index in 0..<slotCount {
+            if slots[index].fd >= 0 {
+                perform(slots[index].session.abandoned(), index)
+            } else if slots[index].waitingToStart {
+                retire(index)
+            }
+        }
+        loop.breakAll()
+    }
+}
