@@ -171,7 +171,9 @@ final class LoadWorker: PooledWatcherOwner {
     private func schedule(_ index: Int) {
         let entry = slots + index
         let time = now
-        guard mayStart(at: max(time, entry.pointee.intendedStart)), entry.pointee.intendedStart < stopStartingAt else {
+        // Open loop: a session belongs to the run if its intended start does,
+        // however late the loop gets to it.
+        guard mayStart(at: entry.pointee.intendedStart) else {
             retire(index)
             return
         }
@@ -186,7 +188,7 @@ final class LoadWorker: PooledWatcherOwner {
     private func begin(_ index: Int, intended: Instant) {
         let entry = slots + index
         let time = now
-        guard mayStart(at: time) else {
+        guard mayStart(at: intended) else {
             retire(index)
             return
         }

@@ -232,6 +232,28 @@ final class EndToEndTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(shed, 20, stderr)
     }
 
+    func testLoadCommandReportsAndExitsByOutcome() throws {
+        let (server, port, _) = try startServer()
+        let ok = try runToCompletion(sixteenExecutable, ["load", "127.0.0.1", "-p", "\(port)", "-c", "10", "-n", "200", "--json"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.hasPrefix("{\"mode\": \"sixteen\""), ok.stdout)
+        XCTAssertTrue(ok.stdout.contains("\"sessions_ok\": 200,"), ok.stdout)
+        let human = try runToCompletion(sixteenExecutable, ["load", "127.0.0.1", "-p", "\(port)", "-c", "4", "-d", "0.3"])
+        XCTAssertEqual(human.status, 0, human.stderr)
+        XCTAssertTrue(human.stdout.contains("errors     none"), human.stdout)
+        XCTAssertTrue(human.stdout.contains("latency    p50 "), human.stdout)
+        XCTAssertEqual(stop(server).status, 0)
+        let refused = try runToCompletion(sixteenExecutable, ["load", "127.0.0.1", "-p", "\(port)", "-c", "2", "-n", "4"])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stdout.contains("errors     refused 4"), refused.stdout)
+        XCTAssertEqual(refused.stderr, "sixteen: 4 sessions failed\n")
+        for arguments in [["load", "127.0.0.1"], ["load", "127.0.0.1", "-n", "5", "-d", "1"], ["load", "127.0.0.1", "--protocol", "idle", "-n", "5"],
+                          ["load", "127.0.0.1", "-n", "5", "--source", "10.0.0.300"], ["load", "127.0.0.1", "-n", "5", "--rate", "0"]] {
+            let result = try runToCompletion(sixteenExecutable, arguments)
+            XCTAssertEqual(result.status, 2, "\(arguments): \(result.stderr)")
+        }
+    }
+
     // MARK: The book's own programs
 
     func testBookClientAgainstSixteenServer() throws {
