@@ -15,6 +15,8 @@ let package = Package(
         .executable(name: "sixteen", targets: ["sixteen"]),
         .library(name: "SixteenServer", targets: ["SixteenServer"]),
         .library(name: "SixteenProtocol", targets: ["SixteenProtocol"]),
+        .library(name: "SixteenClient", targets: ["SixteenClient"]),
+        .library(name: "Reactor", targets: ["Reactor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
