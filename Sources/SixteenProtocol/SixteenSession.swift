@@ -42,16 +42,27 @@ public let sixteenReply: [UInt8] = Array("Farewell, client".utf8)
 /// The sixteen-octet request the book's client sends (any 16 octets will do).
 public let sixteenRequest: [UInt8] = Array("Hi there, server".utf8)
 
-/// How long each phase of a `sixteen` session may take.
+/// How long each phase of a `sixteen` session may take. Stored as whole
+/// nanoseconds: every session carries a copy, and its size is per-connection memory.
 public struct SixteenTimeouts: Equatable, Sendable {
+    private var requestNanoseconds: Int64
+    private var lingerNanoseconds: Int64
+
     /// From accept to the 16th request octet (rule 1).
-    public var request: Duration
+    public var request: Duration {
+        get { .nanoseconds(requestNanoseconds) }
+        set { requestNanoseconds = newValue.nanoseconds }
+    }
+
     /// For writing the reply, and again for lingering after it (rules 3, 5).
-    public var linger: Duration
+    public var linger: Duration {
+        get { .nanoseconds(lingerNanoseconds) }
+        set { lingerNanoseconds = newValue.nanoseconds }
+    }
 
     public init(request: Duration = .seconds(10), linger: Duration = .seconds(2)) {
-        self.request = request
-        self.linger = linger
+        requestNanoseconds = request.nanoseconds
+        lingerNanoseconds = linger.nanoseconds
     }
 }
 

@@ -3,82 +3,44 @@ import Reactor
 import SixteenProtocol
 
 /// One connection's state, kept in pooled memory at a stable address: its
-/// watchers live here, so libev can point at them.
-struct ConnectionSlot {
+/// watchers live here, so libev can point at them. `Session` is the
+/// protocol's own part (a `SixteenSession`, or an `upper` session with its
+/// output queue), so each protocol's slot is only as large as it needs: the
+/// slot size is most of a connection's memory.
+struct ConnectionSlot<Session> {
     var io = ev_io()
     var timer = ev_timer()
     /// The socket, or -1 while the slot is free.
     var fd: Int32 = -1
     /// Whether the peer may still send (no EOF read yet).
     var inputOpen = false
+    /// The next free slot while this one is free.
+    var nextFree: Int32 = -1
     /// When the slot's timer is set to fire; `.zero` when it is not armed.
     var armedDeadline = Instant.zero
-    /// The next free slot while this one is free.
-    var nextFree = -1
-    /// The protocol session of this connection.
-    var session: SessionState
-    /// Output not yet written (`upper` only; empty otherwise).
-    var output = OutputQueue()
+    var session: Session
 
-    init(session: SessionState) {
+    init(session: Session) {
         self.session = session
     }
-}
-
-/// A connection's protocol state machine.
-enum SessionState {
-    case sixteen(SixteenSession)
-    case upper(UpperSession)
-}
-
-extension UnsafeMutablePointer where Pointee == ConnectionSlot {
-    /// The slot's I/O watcher, at its fixed address inside the slot.
-    @inline(__always)
-    var io: PooledIO {
-        PooledIO((UnsafeMutableRawPointer(self) + Self.ioOffset).assumingMemoryBound(to: ev_io.self))
-    }
-
-    /// The slot's timer, at its fixed address inside the slot.
-    @inline(__always)
-    var timer: PooledTimer {
-        PooledTimer((UnsafeMutableRawPointer(self) + Self.timerOffset).assumingMemoryBound(to: ev_timer.self))
-    }
-
-    /// Runs `body` on the slot's `sixteen` session, in place.
-    @inline(__always)
-    func sixteen<Result>(_ body: (inout SixteenSession) -> Result) -> Result {
-        guard case .sixteen(var session) = pointee.session else { preconditionFailure("not a sixteen session") }
-        defer { pointee.session = .sixteen(session) }
-        return body(&session)
-    }
-
-    /// Runs `body` on the slot's `upper` session, in place.
-    @inline(__always)
-    func upper<Result>(_ body: (inout UpperSession) -> Result) -> Result {
-        guard case .upper(var session) = pointee.session else { preconditionFailure("not an upper session") }
-        defer { pointee.session = .upper(session) }
-        return body(&session)
-    }
-
-    private static var ioOffset: Int { MemoryLayout<ConnectionSlot>.offset(of: \.io)! }
-    private static var timerOffset: Int { MemoryLayout<ConnectionSlot>.offset(of: \.timer)! }
 }
 
 /// The pooled slots of one reactor. Slots are allocated in chunks that never
 /// move, and recycled through a free list: once the table has grown to the
 /// peak number of connections, accepting and closing allocate nothing.
-final class ConnectionTable {
-    private static let chunkShift = 9
-    private static let chunkSize = 1 << chunkShift
+final class ConnectionTable<Session> {
+    typealias Slot = ConnectionSlot<Session>
+    private static var chunkShift: Int { 9 }
+    private static var chunkSize: Int { 1 << chunkShift }
 
-    private var chunks: [UnsafeMutablePointer<ConnectionSlot>] = []
+    private var chunks: [UnsafeMutablePointer<Slot>] = []
     private var freeHead = -1
-    private let blank: SessionState
+    private let blank: Session
     /// Slots in use.
     private(set) var activeCount = 0
 
     /// `blank` fills new slots; each connection sets its own session on open.
-    init(blank: SessionState) {
+    init(blank: Session) {
         self.blank = blank
     }
 
@@ -93,15 +55,27 @@ final class ConnectionTable {
     var capacity: Int { chunks.count << Self.chunkShift }
 
     @inline(__always)
-    subscript(slot: Int) -> UnsafeMutablePointer<ConnectionSlot> {
+    subscript(slot: Int) -> UnsafeMutablePointer<Slot> {
         chunks[slot >> Self.chunkShift] + (slot & (Self.chunkSize - 1))
+    }
+
+    /// The slot's I/O watcher, at its fixed address inside the slot.
+    @inline(__always)
+    func io(_ entry: UnsafeMutablePointer<Slot>) -> PooledIO {
+        PooledIO((UnsafeMutableRawPointer(entry) + MemoryLayout<Slot>.offset(of: \Slot.io)!).assumingMemoryBound(to: ev_io.self))
+    }
+
+    /// The slot's timer, at its fixed address inside the slot.
+    @inline(__always)
+    func timer(_ entry: UnsafeMutablePointer<Slot>) -> PooledTimer {
+        PooledTimer((UnsafeMutableRawPointer(entry) + MemoryLayout<Slot>.offset(of: \Slot.timer)!).assumingMemoryBound(to: ev_timer.self))
     }
 
     /// A free slot, growing the table by one chunk if none is left.
     func acquire() -> Int {
         if freeHead < 0 { grow() }
         let slot = freeHead
-        freeHead = self[slot].pointee.nextFree
+        freeHead = Int(self[slot].pointee.nextFree)
         activeCount += 1
         return slot
     }
@@ -110,7 +84,7 @@ final class ConnectionTable {
     func release(_ slot: Int) {
         let entry = self[slot]
         entry.pointee.fd = -1
-        entry.pointee.nextFree = freeHead
+        entry.pointee.nextFree = Int32(freeHead)
         freeHead = slot
         activeCount -= 1
     }
@@ -124,15 +98,16 @@ final class ConnectionTable {
 
     private func grow() {
         let base = capacity
-        let chunk = UnsafeMutablePointer<ConnectionSlot>.allocate(capacity: Self.chunkSize)
-        chunk.initialize(repeating: ConnectionSlot(session: blank), count: Self.chunkSize)
+        precondition(base + Self.chunkSize <= Int(Int32.max), "connection table full")
+        let chunk = UnsafeMutablePointer<Slot>.allocate(capacity: Self.chunkSize)
+        chunk.initialize(repeating: Slot(session: blank), count: Self.chunkSize)
         chunks.append(chunk)
         for offset in 0..<Self.chunkSize {
             let entry = chunk + offset
             let slot = base + offset
-            entry.io.prepare(slot: slot)
-            entry.timer.prepare(slot: slot)
-            entry.pointee.nextFree = offset + 1 < Self.chunkSize ? slot + 1 : freeHead
+            io(entry).prepare(slot: slot)
+            timer(entry).prepare(slot: slot)
+            entry.pointee.nextFree = Int32(offset + 1 < Self.chunkSize ? slot + 1 : freeHead)
         }
         freeHead = base
     }

@@ -31,7 +31,7 @@ public final class Server: Sendable {
     /// A reactor handed to its own thread; only that thread touches it,
     /// except for `stopWakeup` and `counters`, which are thread-safe.
     private struct UncheckedReactor: @unchecked Sendable {
-        let reactor: ServerReactor
+        let reactor: any ReactorHandle
     }
 
     /// Resolves the host and binds one listener per reactor.
@@ -92,9 +92,14 @@ public final class Server: Sendable {
             precondition(!state.started, "Server.start() called twice")
             state.started = true
             for (index, fd) in listenerFDs.enumerated() {
-                let reactor: ServerReactor
+                let reactor: any ReactorHandle
                 do throws(ReactorError) {
-                    reactor = try ServerReactor(index: index, listenerFD: fd, configuration: configuration, logger: logger)
+                    switch configuration.serverProtocol {
+                    case .sixteen:
+                        reactor = try ServerReactor<SixteenGlue>(index: index, listenerFD: fd, configuration: configuration, logger: logger)
+                    case .upper:
+                        reactor = try ServerReactor<UpperGlue>(index: index, listenerFD: fd, configuration: configuration, logger: logger)
+                    }
                 } catch {
                     throw .reactor(error)
                 }

@@ -5,19 +5,38 @@ import Logging
 import Reactor
 import SixteenProtocol
 
+/// A protocol's glue: how its sessions open, react to readiness and timers,
+/// and let go of their resources. The reactor does everything else.
+protocol ServedProtocol {
+    associatedtype Session
+    static func blankSession(_ configuration: ServerConfiguration) -> Session
+    static func opened(_ slot: Int, on reactor: ServerReactor<Self>, now: Instant)
+    static func ready(_ slot: Int, events: IOEvents, on reactor: ServerReactor<Self>)
+    static func timerFired(_ slot: Int, on reactor: ServerReactor<Self>, now: Instant)
+    /// The slot is about to close: free whatever the session holds.
+    static func closing(_ entry: UnsafeMutablePointer<ConnectionSlot<Session>>, on reactor: ServerReactor<Self>)
+}
+
+/// What the server sees of a reactor, whatever its protocol.
+protocol ReactorHandle: AnyObject {
+    var counters: ReactorCounters { get }
+    var stopWakeup: AsyncWakeup { get }
+    func run()
+}
+
 /// One reactor thread of the server: its loop, its `SO_REUSEPORT` listener,
-/// its connection table, and the glue that performs each session's actions
-/// on real sockets (the protocol-specific glue is in `SixteenGlue.swift` and
-/// `UpperGlue.swift`). Everything here runs on the reactor's own thread,
-/// except `stopWakeup.send()` and reading `counters`.
-final class ServerReactor: PooledWatcherOwner {
+/// its connection table, and the common glue (accepting, interest, timers,
+/// closing, draining). The protocol's own glue is `P` (`SixteenGlue`,
+/// `UpperGlue`). Everything here runs on the reactor's own thread, except
+/// `stopWakeup.send()` and reading `counters`.
+final class ServerReactor<P: ServedProtocol>: PooledWatcherOwner, ReactorHandle {
     let index: Int
     let loop: EventLoop
     let counters = ReactorCounters()
     let configuration: ServerConfiguration
     let logger: Logger
     let debugEnabled: Bool
-    let table: ConnectionTable
+    let table: ConnectionTable<P.Session>
     let readBuffer: UnsafeMutableRawBufferPointer
     let reply: UnsafeRawBufferPointer
     /// Memory for `upper` output; this reactor's share of the global budget.
@@ -49,10 +68,7 @@ final class ServerReactor: PooledWatcherOwner {
         self.logger = logger
         debugEnabled = logger.logLevel <= .debug
         loop = try EventLoop()
-        switch configuration.serverProtocol {
-        case .sixteen: table = ConnectionTable(blank: .sixteen(SixteenSession(timeouts: configuration.timeouts)))
-        case .upper: table = ConnectionTable(blank: .upper(UpperSession(limits: configuration.upper)))
-        }
+        table = ConnectionTable(blank: P.blankSession(configuration))
         readBuffer = .allocate(byteCount: configuration.readBufferSize, alignment: 16)
         let replyCopy = UnsafeMutableRawBufferPointer.allocate(byteCount: sixteenReply.count, alignment: 1)
         replyCopy.copyBytes(from: sixteenReply)
@@ -159,55 +175,49 @@ final class ServerReactor: PooledWatcherOwner {
         entry.pointee.fd = fd
         entry.pointee.inputOpen = true
         entry.pointee.armedDeadline = .zero
-        entry.io.watch(fd: fd, events: .readable, on: loop)
+        table.io(entry).watch(fd: fd, events: .readable, on: loop)
         counters.add(counters.accepted)
         counters.add(counters.active)
         if debugEnabled { logAccepted(fd) }
-        switch configuration.serverProtocol {
-        case .sixteen: sixteenOpened(slot, now: now)
-        case .upper: upperOpened(slot, now: now)
-        }
+        P.opened(slot, on: self, now: now)
     }
 
     func ioReady(slot: Int, events: IOEvents) {
-        switch configuration.serverProtocol {
-        case .sixteen: sixteenReady(slot, events: events)
-        case .upper: upperReady(slot, events: events)
-        }
+        P.ready(slot, events: events, on: self)
     }
 
     func timerFired(slot: Int) {
         let entry = table[slot]
         guard entry.pointee.fd >= 0 else { return }
         entry.pointee.armedDeadline = .zero
-        switch configuration.serverProtocol {
-        case .sixteen: performSixteen(entry.sixteen { $0.timerFired(now: now) }, on: slot)
-        case .upper: performUpper(entry.upper { $0.timerFired(now: now) }, on: slot)
-        }
+        P.timerFired(slot, on: self, now: now)
     }
 
     /// Watches for readability while the peer may send, and for writability when asked.
-    func updateInterest(_ entry: UnsafeMutablePointer<ConnectionSlot>, writing: Bool) {
+    func updateInterest(_ entry: UnsafeMutablePointer<ConnectionSlot<P.Session>>, writing: Bool) {
         var events: IOEvents = entry.pointee.inputOpen ? .readable : .none
         if writing { events.insert(.writable) }
-        entry.io.watch(fd: entry.pointee.fd, events: events, on: loop)
+        table.io(entry).watch(fd: entry.pointee.fd, events: events, on: loop)
+    }
+
+    /// Whether the slot waits for writability now.
+    func isWaitingToWrite(_ entry: UnsafeMutablePointer<ConnectionSlot<P.Session>>) -> Bool {
+        table.io(entry).events.contains(.writable)
     }
 
     /// Sets the slot's timer to `deadline`, unless it is set there already.
-    func arm(_ entry: UnsafeMutablePointer<ConnectionSlot>, _ deadline: Instant) {
+    func arm(_ entry: UnsafeMutablePointer<ConnectionSlot<P.Session>>, _ deadline: Instant) {
         guard entry.pointee.armedDeadline != deadline else { return }
         entry.pointee.armedDeadline = deadline
-        entry.timer.arm(inSeconds: now.seconds(until: deadline), on: loop)
+        table.timer(entry).arm(inSeconds: now.seconds(until: deadline), on: loop)
     }
 
-    /// Stops the slot's watchers, frees its output, closes its socket, frees the slot.
+    /// Stops the slot's watchers, frees what its session holds, closes its socket, frees the slot.
     func close(_ slot: Int) {
         let entry = table[slot]
-        entry.io.stop(on: loop)
-        entry.timer.stop(on: loop)
-        if !entry.pointee.output.isEmpty || entry.pointee.output.hasSpillFile {
-            releaseOutput(entry)
-        }
+        table.io(entry).stop(on: loop)
+        table.timer(entry).stop(on: loop)
+        P.closing(entry, on: self)
         Socket.close(entry.pointee.fd)
         table.release(slot)
         counters.add(counters.active, -1)

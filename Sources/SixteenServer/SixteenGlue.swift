@@ -4,84 +4,98 @@ import SixteenProtocol
 
 /// The `sixteen` protocol's glue: reads feed the session, and its actions
 /// become writes of the reply, a shutdown, timers and closes.
-extension ServerReactor {
-    func sixteenOpened(_ slot: Int, now: Instant) {
-        let entry = table[slot]
-        entry.pointee.session = .sixteen(SixteenSession(timeouts: configuration.timeouts))
-        performSixteen(entry.sixteen { $0.accepted(now: now) }, on: slot)
+enum SixteenGlue: ServedProtocol {
+    typealias Session = SixteenSession
+    typealias Reactor = ServerReactor<SixteenGlue>
+
+    static func blankSession(_ configuration: ServerConfiguration) -> SixteenSession {
+        SixteenSession(timeouts: configuration.timeouts)
     }
 
-    func sixteenReady(_ slot: Int, events: IOEvents) {
-        let entry = table[slot]
+    static func opened(_ slot: Int, on reactor: Reactor, now: Instant) {
+        let entry = reactor.table[slot]
+        entry.pointee.session = SixteenSession(timeouts: reactor.configuration.timeouts)
+        perform(entry.pointee.session.accepted(now: now), on: slot, reactor)
+    }
+
+    static func ready(_ slot: Int, events: IOEvents, on reactor: Reactor) {
+        let entry = reactor.table[slot]
         if entry.pointee.inputOpen, events.contains(.readable) || events.contains(.error) {
-            sixteenRead(slot)
+            read(slot, reactor)
             guard entry.pointee.fd >= 0 else { return }
         }
         if events.contains(.writable) {
-            performSixteen(entry.sixteen { $0.becameWritable(now: now) }, on: slot)
+            perform(entry.pointee.session.becameWritable(now: reactor.now), on: slot, reactor)
         }
     }
+
+    static func timerFired(_ slot: Int, on reactor: Reactor, now: Instant) {
+        perform(reactor.table[slot].pointee.session.timerFired(now: now), on: slot, reactor)
+    }
+
+    static func closing(_ entry: UnsafeMutablePointer<ConnectionSlot<SixteenSession>>, on reactor: Reactor) {}
 
     /// One read per readiness event: level-triggered epoll calls again if
     /// more is waiting, after every other ready connection had its turn.
-    private func sixteenRead(_ slot: Int) {
-        let entry = table[slot]
+    private static func read(_ slot: Int, _ reactor: Reactor) {
+        let entry = reactor.table[slot]
         let action: SixteenAction
-        switch Socket.read(entry.pointee.fd, into: readBuffer) {
+        switch Socket.read(entry.pointee.fd, into: reactor.readBuffer) {
         case .read(let count):
-            let octets = UnsafeRawBufferPointer(rebasing: readBuffer[..<count])
-            action = entry.sixteen { $0.received(octets, now: now) }
+            let octets = UnsafeRawBufferPointer(rebasing: reactor.readBuffer[..<count])
+            action = entry.pointee.session.received(octets, now: reactor.now)
         case .endOfInput:
             entry.pointee.inputOpen = false
-            updateInterest(entry, writing: entry.io.events.contains(.writable))
-            action = entry.sixteen { $0.inputEnded(now: now) }
+            reactor.updateInterest(entry, writing: reactor.isWaitingToWrite(entry))
+            action = entry.pointee.session.inputEnded(now: reactor.now)
         case .wouldBlock:
             return
         case .failed:
-            action = entry.sixteen { $0.connectionFailed() }
+            action = entry.pointee.session.connectionFailed()
         }
-        performSixteen(action, on: slot)
+        perform(action, on: slot, reactor)
     }
 
     /// Carries out `action` and whatever actions follow from it at once.
-    func performSixteen(_ action: SixteenAction, on slot: Int) {
-        let entry = table[slot]
+    static func perform(_ action: SixteenAction, on slot: Int, _ reactor: Reactor) {
+        let entry = reactor.table[slot]
         var action = action
         while true {
             switch action {
             case .wait:
                 return
             case .armTimer(let deadline):
-                arm(entry, deadline)
+                reactor.arm(entry, deadline)
                 return
             case .writeReply(let offset, let deadline):
-                arm(entry, deadline)
-                switch Socket.send(entry.pointee.fd, UnsafeRawBufferPointer(rebasing: reply[offset...])) {
+                reactor.arm(entry, deadline)
+                switch Socket.send(entry.pointee.fd, UnsafeRawBufferPointer(rebasing: reactor.reply[offset...])) {
                 case .wrote(let count):
-                    updateInterest(entry, writing: false)
-                    action = entry.sixteen { $0.wrote(count, now: now) }
+                    reactor.updateInterest(entry, writing: false)
+                    action = entry.pointee.session.wrote(count, now: reactor.now)
                 case .wouldBlock:
-                    updateInterest(entry, writing: true)
+                    reactor.updateInterest(entry, writing: true)
                     return
                 case .failed:
-                    action = entry.sixteen { $0.connectionFailed() }
+                    action = entry.pointee.session.connectionFailed()
                 }
             case .shutDownAndLinger(let deadline):
                 if Socket.shutdownWrite(entry.pointee.fd) != nil {
-                    action = entry.sixteen { $0.connectionFailed() }
+                    action = entry.pointee.session.connectionFailed()
                     continue
                 }
-                updateInterest(entry, writing: false)
-                arm(entry, deadline)
+                reactor.updateInterest(entry, writing: false)
+                reactor.arm(entry, deadline)
                 return
             case .close(let outcome):
-                sixteenFinished(slot, outcome)
+                finished(slot, outcome, reactor)
                 return
             }
         }
     }
 
-    private func sixteenFinished(_ slot: Int, _ outcome: SixteenOutcome) {
+    private static func finished(_ slot: Int, _ outcome: SixteenOutcome, _ reactor: Reactor) {
+        let counters = reactor.counters
         switch outcome {
         case .replied: counters.add(counters.replied)
         case .shortRequest: counters.add(counters.shortRequests)
@@ -89,16 +103,17 @@ extension ServerReactor {
         case .requestTimedOut: counters.add(counters.requestTimeouts)
         case .replyTimedOut: counters.add(counters.replyTimeouts)
         }
-        if debugEnabled { logSixteenEnded(table[slot], outcome) }
-        close(slot)
+        if reactor.debugEnabled { logEnded(reactor.table[slot], outcome, reactor) }
+        reactor.close(slot)
     }
 
     /// The book's per-session lines, and how other sessions ended.
-    private func logSixteenEnded(_ entry: UnsafeMutablePointer<ConnectionSlot>, _ outcome: SixteenOutcome) {
-        let peer = describePeer(entry.pointee.fd)
+    private static func logEnded(_ entry: UnsafeMutablePointer<ConnectionSlot<SixteenSession>>, _ outcome: SixteenOutcome, _ reactor: Reactor) {
+        let logger = reactor.logger
+        let peer = reactor.describePeer(entry.pointee.fd)
         switch outcome {
         case .replied:
-            logger.debug("Incoming sixteen-octet message: \(pythonBytesLiteral(entry.sixteen { $0.request }))")
+            logger.debug("Incoming sixteen-octet message: \(pythonBytesLiteral(entry.pointee.session.request))")
             logger.debug("Reply sent, socket closed")
         case .shortRequest(let received):
             logger.debug("Short request from \(peer): was expecting 16 bytes but only received \(received)")

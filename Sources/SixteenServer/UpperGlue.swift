@@ -2,86 +2,111 @@ import Logging
 import Reactor
 import SixteenProtocol
 
+/// An `upper` connection's own state: the session, and its pending output.
+struct UpperConnection {
+    var session: UpperSession
+    var output = OutputQueue()
+}
+
 /// The `upper` protocol's glue. Reads are never held back by pending output
 /// (the read watcher stays on until EOF); pending output goes to the slot's
 /// output queue — memory, then an unnamed spill file — and leaves it through
 /// `send` (memory) or `sendfile` (file) as the socket drains.
-extension ServerReactor {
+enum UpperGlue: ServedProtocol {
+    typealias Session = UpperConnection
+    typealias Reactor = ServerReactor<UpperGlue>
+    typealias Entry = UnsafeMutablePointer<ConnectionSlot<UpperConnection>>
+
     /// The most a single `sendfile` call is asked for, so one connection's
     /// spill cannot hold the loop for long.
     private static var sendFileSlice: Int { 1 << 20 }
 
-    func upperOpened(_ slot: Int, now: Instant) {
-        let entry = table[slot]
-        entry.pointee.session = .upper(UpperSession(limits: configuration.upper))
-        performUpper(entry.upper { $0.accepted(now: now) }, on: slot)
+    static func blankSession(_ configuration: ServerConfiguration) -> UpperConnection {
+        UpperConnection(session: UpperSession(limits: configuration.upper))
     }
 
-    func upperReady(_ slot: Int, events: IOEvents) {
-        let entry = table[slot]
+    static func opened(_ slot: Int, on reactor: Reactor, now: Instant) {
+        let entry = reactor.table[slot]
+        entry.pointee.session = UpperConnection(session: UpperSession(limits: reactor.configuration.upper))
+        perform(entry.pointee.session.session.accepted(now: now), on: slot, reactor)
+    }
+
+    static func ready(_ slot: Int, events: IOEvents, on reactor: Reactor) {
+        let entry = reactor.table[slot]
         if entry.pointee.inputOpen, events.contains(.readable) || events.contains(.error) {
-            upperRead(slot)
+            read(slot, reactor)
             guard entry.pointee.fd >= 0 else { return }
         }
         if events.contains(.writable) {
-            performUpper(entry.upper { $0.becameWritable(now: now) }, on: slot)
+            perform(entry.pointee.session.session.becameWritable(now: reactor.now), on: slot, reactor)
         }
     }
 
-    private func upperRead(_ slot: Int) {
-        let entry = table[slot]
+    static func timerFired(_ slot: Int, on reactor: Reactor, now: Instant) {
+        perform(reactor.table[slot].pointee.session.session.timerFired(now: now), on: slot, reactor)
+    }
+
+    /// Returns a closing slot's chunks to the pool and closes its spill file.
+    static func closing(_ entry: Entry, on reactor: Reactor) {
+        guard !entry.pointee.session.output.isEmpty || entry.pointee.session.output.hasSpillFile else { return }
+        let before = snapshot(entry)
+        entry.pointee.session.output.release(pool: reactor.pool)
+        noteOutputChange(entry, since: before, reactor)
+    }
+
+    private static func read(_ slot: Int, _ reactor: Reactor) {
+        let entry = reactor.table[slot]
         var action: UpperAction
-        switch Socket.read(entry.pointee.fd, into: readBuffer) {
+        switch Socket.read(entry.pointee.fd, into: reactor.readBuffer) {
         case .read(let count):
-            action = entry.upper { $0.received(count, now: now) }
+            action = entry.pointee.session.session.received(count, now: reactor.now)
             if action == .queueAndSend {
-                let octets = UnsafeMutableRawBufferPointer(rebasing: readBuffer[..<count])
+                let octets = UnsafeMutableRawBufferPointer(rebasing: reactor.readBuffer[..<count])
                 uppercaseASCII(octets)
-                action = enqueue(UnsafeRawBufferPointer(octets), on: entry) ?? .send
+                action = enqueue(UnsafeRawBufferPointer(octets), on: entry, reactor) ?? .send
             }
         case .endOfInput:
             entry.pointee.inputOpen = false
-            updateInterest(entry, writing: entry.io.events.contains(.writable))
-            action = entry.upper { $0.inputEnded(now: now) }
+            reactor.updateInterest(entry, writing: reactor.isWaitingToWrite(entry))
+            action = entry.pointee.session.session.inputEnded(now: reactor.now)
         case .wouldBlock:
             return
         case .failed:
-            action = entry.upper { $0.connectionFailed() }
+            action = entry.pointee.session.session.connectionFailed()
         }
-        performUpper(action, on: slot)
+        perform(action, on: slot, reactor)
     }
 
     /// Appends to the slot's output queue; on a storage failure, the action that ends the session.
-    private func enqueue(_ octets: UnsafeRawBufferPointer, on entry: UnsafeMutablePointer<ConnectionSlot>) -> UpperAction? {
-        let hadFile = entry.pointee.output.hasSpillFile
-        let spilledBefore = entry.pointee.output.spilledOctets
-        let failure = entry.pointee.output.append(
-            octets, pool: pool, highWaterMark: configuration.output.highWaterMark, spill: spillDirectory)
-        noteOutputChange(entry, spilledBefore: spilledBefore, hadFile: hadFile)
+    private static func enqueue(_ octets: UnsafeRawBufferPointer, on entry: Entry, _ reactor: Reactor) -> UpperAction? {
+        let before = snapshot(entry)
+        let failure = entry.pointee.session.output.append(
+            octets, pool: reactor.pool, highWaterMark: reactor.configuration.output.highWaterMark, spill: reactor.spillDirectory)
+        noteOutputChange(entry, since: before, reactor)
         guard let failure else { return nil }
-        warnRateLimited("cannot spill pending output to \(spillDirectory.path): \(failure); closing the session", level: .error)
-        return entry.upper { $0.storageFailed() }
+        reactor.warnRateLimited("cannot spill pending output to \(reactor.spillDirectory.path): \(failure); closing the session", level: .error)
+        return entry.pointee.session.session.storageFailed()
     }
 
     /// Carries out `action` and whatever actions follow from it at once.
-    func performUpper(_ action: UpperAction, on slot: Int) {
-        let entry = table[slot]
+    static func perform(_ action: UpperAction, on slot: Int, _ reactor: Reactor) {
+        let entry = reactor.table[slot]
         var action = action
         while true {
             switch action {
             case .wait:
-                if entry.pointee.output.isEmpty, entry.io.events.contains(.writable) {
-                    updateInterest(entry, writing: false)
+                if entry.pointee.session.output.isEmpty, reactor.isWaitingToWrite(entry) {
+                    reactor.updateInterest(entry, writing: false)
                 }
                 return
             case .armTimer(let deadline):
-                arm(entry, deadline)
+                reactor.arm(entry, deadline)
                 return
             case .queueAndSend, .send:
-                guard let next = sendPending(entry) else { return }
+                guard let next = sendPending(entry, reactor) else { return }
                 action = next
             case .close(let outcome):
-                upperFinished(slot, outcome)
+                finished(slot, outcome, reactor)
                 return
             }
         }
@@ -89,77 +114,76 @@ extension ServerReactor {
 
     /// One write from the front of the queue; the session's next action, or
     /// nil when the socket is full (writability is then watched).
-    private func sendPending(_ entry: UnsafeMutablePointer<ConnectionSlot>) -> UpperAction? {
+    private static func sendPending(_ entry: Entry, _ reactor: Reactor) -> UpperAction? {
         let fd = entry.pointee.fd
         let outcome: WriteOutcome
-        switch entry.pointee.output.front {
+        switch entry.pointee.session.output.front {
         case .empty:
             return .wait
         case .memory(let octets):
             outcome = Socket.send(fd, octets)
         case .file(let file, let offset, let count):
-            outcome = Socket.sendFile(fd, from: file, offset: offset, count: min(count, Self.sendFileSlice))
+            outcome = Socket.sendFile(fd, from: file, offset: offset, count: min(count, sendFileSlice))
             if outcome == .wrote(0) {
                 // The spill file ended early: it no longer holds what we wrote.
-                warnRateLimited("spill file shorter than expected; closing the session", level: .error)
-                return entry.upper { $0.storageFailed() }
+                reactor.warnRateLimited("spill file shorter than expected; closing the session", level: .error)
+                return entry.pointee.session.session.storageFailed()
             }
         }
         switch outcome {
         case .wrote(let count):
-            let hadFile = entry.pointee.output.hasSpillFile
-            let spilledBefore = entry.pointee.output.spilledOctets
-            entry.pointee.output.consume(count, pool: pool)
-            noteOutputChange(entry, spilledBefore: spilledBefore, hadFile: hadFile)
-            return entry.upper { $0.wrote(count, now: now) }
+            let before = snapshot(entry)
+            entry.pointee.session.output.consume(count, pool: reactor.pool)
+            noteOutputChange(entry, since: before, reactor)
+            return entry.pointee.session.session.wrote(count, now: reactor.now)
         case .wouldBlock:
-            if !entry.io.events.contains(.writable) { updateInterest(entry, writing: true) }
+            if !reactor.isWaitingToWrite(entry) { reactor.updateInterest(entry, writing: true) }
             return nil
         case .failed:
-            return entry.upper { $0.connectionFailed() }
+            return entry.pointee.session.session.connectionFailed()
         }
     }
 
+    private static func snapshot(_ entry: Entry) -> (spilled: Int, hadFile: Bool) {
+        (entry.pointee.session.output.spilledOctets, entry.pointee.session.output.hasSpillFile)
+    }
+
     /// Keeps the memory and spill gauges in step with a queue change.
-    private func noteOutputChange(_ entry: UnsafeMutablePointer<ConnectionSlot>, spilledBefore: Int, hadFile: Bool) {
-        let output = entry.pointee.output
-        spilledOctets += output.spilledOctets - spilledBefore
-        if output.hasSpillFile != hadFile { spillFiles += output.hasSpillFile ? 1 : -1 }
-        counters.set(counters.bufferedBytes, pool.bytesInUse)
-        counters.set(counters.spilledOctets, spilledOctets)
-        counters.set(counters.spillFiles, spillFiles)
+    private static func noteOutputChange(_ entry: Entry, since before: (spilled: Int, hadFile: Bool), _ reactor: Reactor) {
+        let output = entry.pointee.session.output
+        reactor.spilledOctets += output.spilledOctets - before.spilled
+        if output.hasSpillFile != before.hadFile { reactor.spillFiles += output.hasSpillFile ? 1 : -1 }
+        let counters = reactor.counters
+        counters.set(counters.bufferedBytes, reactor.pool.bytesInUse)
+        counters.set(counters.spilledOctets, reactor.spilledOctets)
+        counters.set(counters.spillFiles, reactor.spillFiles)
     }
 
-    /// Returns a closing slot's chunks to the pool and closes its spill file.
-    func releaseOutput(_ entry: UnsafeMutablePointer<ConnectionSlot>) {
-        let hadFile = entry.pointee.output.hasSpillFile
-        let spilledBefore = entry.pointee.output.spilledOctets
-        entry.pointee.output.release(pool: pool)
-        noteOutputChange(entry, spilledBefore: spilledBefore, hadFile: hadFile)
-    }
-
-    private func upperFinished(_ slot: Int, _ outcome: UpperOutcome) {
-        let entry = table[slot]
+    private static func finished(_ slot: Int, _ outcome: UpperOutcome, _ reactor: Reactor) {
+        let entry = reactor.table[slot]
+        let counters = reactor.counters
+        let logger = reactor.logger
         switch outcome {
         case .completed(let echoed):
             counters.add(counters.streamsCompleted)
             counters.add(counters.octetsEchoed, echoed)
-            if debugEnabled { logger.debug("Stream from \(describePeer(entry.pointee.fd)) complete: \(echoed) octets echoed") }
+            if reactor.debugEnabled { logger.debug("Stream from \(reactor.describePeer(entry.pointee.fd)) complete: \(echoed) octets echoed") }
         case .overflowed(let pending):
             counters.add(counters.overflows)
-            logger.warning("Closing \(describePeer(entry.pointee.fd)): \(pending) octets pending would exceed --max-pending \(configuration.upper.maxPending) (the client sends without reading)")
+            counters.add(counters.octetsEchoed, entry.pointee.session.session.octetsSent)
+            logger.warning("Closing \(reactor.describePeer(entry.pointee.fd)): \(pending) octets pending would exceed --max-pending \(reactor.configuration.upper.maxPending) (the client sends without reading)")
         case .idleTimedOut(let received, let sent):
             counters.add(counters.idleTimeouts)
-            if debugEnabled { logger.debug("Stream from \(describePeer(entry.pointee.fd)) idle: closed after \(received) octets in, \(sent) out") }
+            counters.add(counters.octetsEchoed, sent)
+            if reactor.debugEnabled { logger.debug("Stream from \(reactor.describePeer(entry.pointee.fd)) idle: closed after \(received) octets in, \(sent) out") }
         case .reset(let received, let sent):
             counters.add(counters.resets)
-            if debugEnabled { logger.debug("Stream from \(describePeer(entry.pointee.fd)) reset after \(received) octets in, \(sent) out") }
-        case .storageFailed:
+            counters.add(counters.octetsEchoed, sent)
+            if reactor.debugEnabled { logger.debug("Stream from \(reactor.describePeer(entry.pointee.fd)) reset after \(received) octets in, \(sent) out") }
+        case .storageFailed(_, let sent):
             counters.add(counters.storageFailures)
+            counters.add(counters.octetsEchoed, sent)
         }
-        if case .completed = outcome {} else {
-            counters.add(counters.octetsEchoed, entry.upper { $0.octetsSent })
-        }
-        close(slot)
+        reactor.close(slot)
     }
 }
