@@ -42,27 +42,34 @@ public let sixteenReply: [UInt8] = Array("Farewell, client".utf8)
 /// The sixteen-octet request the book's client sends (any 16 octets will do).
 public let sixteenRequest: [UInt8] = Array("Hi there, server".utf8)
 
-/// How long each phase of a `sixteen` session may take. Stored as whole
-/// nanoseconds: every session carries a copy, and its size is per-connection memory.
+/// How long each phase of a `sixteen` session may take. Every session carries
+/// a copy, and a session's size is per-connection memory, so they are kept as
+/// whole milliseconds (rounded up; at most about 49 days).
 public struct SixteenTimeouts: Equatable, Sendable {
-    private var requestNanoseconds: Int64
-    private var lingerNanoseconds: Int64
+    private var requestMilliseconds: UInt32
+    private var lingerMilliseconds: UInt32
 
     /// From accept to the 16th request octet (rule 1).
     public var request: Duration {
-        get { .nanoseconds(requestNanoseconds) }
-        set { requestNanoseconds = newValue.nanoseconds }
+        get { .milliseconds(Int64(requestMilliseconds)) }
+        set { requestMilliseconds = Self.milliseconds(newValue) }
     }
 
     /// For writing the reply, and again for lingering after it (rules 3, 5).
     public var linger: Duration {
-        get { .nanoseconds(lingerNanoseconds) }
-        set { lingerNanoseconds = newValue.nanoseconds }
+        get { .milliseconds(Int64(lingerMilliseconds)) }
+        set { lingerMilliseconds = Self.milliseconds(newValue) }
     }
 
     public init(request: Duration = .seconds(10), linger: Duration = .seconds(2)) {
-        requestNanoseconds = request.nanoseconds
-        lingerNanoseconds = linger.nanoseconds
+        requestMilliseconds = Self.milliseconds(request)
+        lingerMilliseconds = Self.milliseconds(linger)
+    }
+
+    private static func milliseconds(_ duration: Duration) -> UInt32 {
+        let nanoseconds = max(duration.nanoseconds, 0)
+        let milliseconds = nanoseconds / 1_000_000 + (nanoseconds % 1_000_000 == 0 ? 0 : 1)
+        return UInt32(clamping: milliseconds)
     }
 }
 
@@ -102,10 +109,11 @@ public enum SixteenAction: Equatable, Sendable {
 public struct SixteenSession: Sendable {
     public static let requestLength = 16
 
+    /// Counts are `UInt8` (they never exceed 16): the state is per-connection memory.
     private enum State: Sendable {
         case idle
-        case awaitingRequest(received: Int, deadline: Instant)
-        case sendingReply(sent: Int, deadline: Instant, peerFinished: Bool)
+        case awaitingRequest(received: UInt8, deadline: Instant)
+        case sendingReply(sent: UInt8, deadline: Instant, peerFinished: Bool)
         case lingering(deadline: Instant)
         case closed(SixteenOutcome)
     }
@@ -130,7 +138,8 @@ public struct SixteenSession: Sendable {
 
     /// `octets` (at least one) were read (rules 2, 3, 4).
     public mutating func received(_ octets: UnsafeRawBufferPointer, now: Instant) -> SixteenAction {
-        guard case .awaitingRequest(let received, _) = state, !octets.isEmpty else { return .wait }
+        guard case .awaitingRequest(let count, _) = state, !octets.isEmpty else { return .wait }
+        let received = Int(count)
         let taken = min(octets.count, Self.requestLength - received)
         withUnsafeMutableBytes(of: &requestOctets) { storage in
             storage.baseAddress!.advanced(by: received)
@@ -138,7 +147,7 @@ public struct SixteenSession: Sendable {
         }
         let total = received + taken
         guard total == Self.requestLength else {
-            state = .awaitingRequest(received: total, deadline: awaitingDeadline)
+            state = .awaitingRequest(received: UInt8(total), deadline: awaitingDeadline)
             return .wait
         }
         let deadline = now + timeouts.linger
@@ -150,7 +159,7 @@ public struct SixteenSession: Sendable {
     public mutating func inputEnded(now: Instant) -> SixteenAction {
         switch state {
         case .awaitingRequest(let received, _):
-            return close(.shortRequest(received: received))
+            return close(.shortRequest(received: Int(received)))
         case .sendingReply(let sent, let deadline, _):
             state = .sendingReply(sent: sent, deadline: deadline, peerFinished: true)
             return .wait
@@ -164,9 +173,9 @@ public struct SixteenSession: Sendable {
     /// A write took `count` reply octets (rules 3, 5).
     public mutating func wrote(_ count: Int, now: Instant) -> SixteenAction {
         guard case .sendingReply(let sent, let deadline, let peerFinished) = state else { return .wait }
-        let total = min(sent + count, sixteenReply.count)
+        let total = min(Int(sent) + max(count, 0), sixteenReply.count)
         if total < sixteenReply.count {
-            state = .sendingReply(sent: total, deadline: deadline, peerFinished: peerFinished)
+            state = .sendingReply(sent: UInt8(total), deadline: deadline, peerFinished: peerFinished)
             return .writeReply(offset: total, deadline: deadline)
         }
         if peerFinished { return close(.replied) }
@@ -178,7 +187,7 @@ public struct SixteenSession: Sendable {
     /// The socket can take more octets after a write would have blocked.
     public mutating func becameWritable(now: Instant) -> SixteenAction {
         guard case .sendingReply(let sent, let deadline, _) = state else { return .wait }
-        return .writeReply(offset: sent, deadline: deadline)
+        return .writeReply(offset: Int(sent), deadline: deadline)
     }
 
     /// A read or write failed: reset, or any other connection error (rule 7).
@@ -187,7 +196,7 @@ public struct SixteenSession: Sendable {
         case .idle:
             return close(.reset(received: 0))
         case .awaitingRequest(let received, _):
-            return close(.reset(received: received))
+            return close(.reset(received: Int(received)))
         case .sendingReply:
             return close(.reset(received: Self.requestLength))
         case .lingering:
@@ -201,9 +210,9 @@ public struct SixteenSession: Sendable {
     public mutating func timerFired(now: Instant) -> SixteenAction {
         switch state {
         case .awaitingRequest(let received, let deadline):
-            return now < deadline ? .armTimer(deadline: deadline) : close(.requestTimedOut(received: received))
+            return now < deadline ? .armTimer(deadline: deadline) : close(.requestTimedOut(received: Int(received)))
         case .sendingReply(let sent, let deadline, _):
-            return now < deadline ? .armTimer(deadline: deadline) : close(.replyTimedOut(sent: sent))
+            return now < deadline ? .armTimer(deadline: deadline) : close(.replyTimedOut(sent: Int(sent)))
         case .lingering(let deadline):
             return now < deadline ? .armTimer(deadline: deadline) : close(.replied)
         case .idle, .closed:
@@ -223,7 +232,7 @@ public struct SixteenSession: Sendable {
     public var requestReceived: Int {
         switch state {
         case .idle: 0
-        case .awaitingRequest(let received, _): received
+        case .awaitingRequest(let received, _): Int(received)
         case .sendingReply, .lingering: Self.requestLength
         case .closed(let outcome):
             switch outcome {

@@ -10,12 +10,12 @@ import SixteenProtocol
 struct ConnectionSlot<Session> {
     var io = ev_io()
     var timer = ev_timer()
-    /// The socket, or -1 while the slot is free.
+    /// The socket; negative while the slot is free, and then it links the
+    /// free list (`-2 - next`, so -1 ends it): one field, not two, since the
+    /// slot size is most of a connection's memory.
     var fd: Int32 = -1
     /// Whether the peer may still send (no EOF read yet).
     var inputOpen = false
-    /// The next free slot while this one is free.
-    var nextFree: Int32 = -1
     /// When the slot's timer is set to fire; `.zero` when it is not armed.
     var armedDeadline = Instant.zero
     var session: Session
@@ -75,7 +75,7 @@ final class ConnectionTable<Session> {
     func acquire() -> Int {
         if freeHead < 0 { grow() }
         let slot = freeHead
-        freeHead = Int(self[slot].pointee.nextFree)
+        freeHead = -2 - Int(self[slot].pointee.fd)
         activeCount += 1
         return slot
     }
@@ -83,8 +83,7 @@ final class ConnectionTable<Session> {
     /// Returns a slot whose watchers are stopped and socket closed.
     func release(_ slot: Int) {
         let entry = self[slot]
-        entry.pointee.fd = -1
-        entry.pointee.nextFree = Int32(freeHead)
+        entry.pointee.fd = Int32(-2 - freeHead)
         freeHead = slot
         activeCount -= 1
     }
@@ -107,7 +106,7 @@ final class ConnectionTable<Session> {
             let slot = base + offset
             io(entry).prepare(slot: slot)
             timer(entry).prepare(slot: slot)
-            entry.pointee.nextFree = Int32(offset + 1 < Self.chunkSize ? slot + 1 : freeHead)
+            entry.pointee.fd = Int32(-2 - (offset + 1 < Self.chunkSize ? slot + 1 : freeHead))
         }
         freeHead = base
     }
