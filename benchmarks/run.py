@@ -218,9 +218,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short variant (under 2 minutes)")
     parser.add_argument("--rounds", type=int)
+    parser.add_argument("--out", default=OUT, help="where the results go (default: benchmarks/results/latest)")
     parser.add_argument("--only", help="comma-separated servers to run (default: all that are built)")
+    parser.add_argument("--kinds", default="sixteen,upper,idle,deadlock,reactors",
+                        help="comma-separated parts of the matrix to run (default: all)")
     args = parser.parse_args()
     quick = args.quick
+    kinds = set(args.kinds.split(","))
     rounds = args.rounds or (1 if quick else 3)
     duration, warmup = (1.0, 0.3) if quick else (3.0, 1.0)
     concurrencies = [1, 50, 500]
@@ -236,8 +240,9 @@ def main():
     if missing:
         print("not built, left out: %s" % ", ".join(missing), file=sys.stderr)
 
-    os.makedirs(OUT, exist_ok=True)
-    raw = open(os.path.join(OUT, "raw.jsonl"), "w")
+    out = args.out
+    os.makedirs(out, exist_ok=True)
+    raw = open(os.path.join(out, "raw.jsonl"), "w")
     records = []
 
     def keep(kind, record, **extra):
@@ -253,41 +258,42 @@ def main():
     session_load = lambda c: ["-c", str(c), "-d", str(duration), "--warmup", str(warmup), "--timeout", "5"]
     limit = duration + warmup + 30
     for round_ in range(rounds):
-        for c in concurrencies:
+        for c in (concurrencies if "sixteen" in kinds else []):
             for name, make in available.items():
                 keep("sixteen", run_load(name, make("sixteen"), session_load(c), limit), connections=c, round=round_)
-        for name, make in available.items():
+        for name, make in (available.items() if "upper" in kinds else []):
             if name == "book":
                 continue
             keep("upper", run_load(name, make("upper"), ["--protocol", "upper", "-c", "50", "-n", "50" if quick else "150",
                                                            "--bytes", "1M", "--timeout", "10"], 120), connections=50, round=round_)
-        for name, make in available.items():
+        for name, make in (available.items() if "idle" in kinds else []):
             if name == "book":
                 continue
             hold = 2.0 if quick else 4.0
             keep("idle", run_load(name, make("sixteen"), ["--protocol", "idle", "-c", str(idle_connections), "-d", str(hold), "--timeout", "30"],
                                   hold + 60, sample_at=hold * 0.8), connections=idle_connections, round=round_)
         # Sixteen with one reactor, beside its N-reactor runs above.
-        if "sixteen" in available:
-            one = available["sixteen"]
-            keep("reactors", run_load("sixteen-1r", one("sixteen", 1), session_load(50), limit), connections=50, round=round_, reactors=1)
-            keep("reactors-upper", run_load("sixteen-1r", one("upper", 1), ["--protocol", "upper", "-c", "50", "-n", "50" if quick else "150",
-                                                                           "--bytes", "1M", "--timeout", "10"], 120), connections=50, round=round_, reactors=1)
-    for name, make in available.items():
+        # Sixteen and the C peer with one reactor (thread), beside their N-reactor runs above.
+        for name in [n for n in ("sixteen", "c-libev") if n in available and "reactors" in kinds]:
+            one = available[name]
+            keep("reactors", run_load(name + "-1r", one("sixteen", 1), session_load(50), limit), connections=50, round=round_, reactors=1)
+            keep("reactors-upper", run_load(name + "-1r", one("upper", 1), ["--protocol", "upper", "-c", "50", "-n", "50" if quick else "150",
+                                                                          "--bytes", "1M", "--timeout", "10"], 120), connections=50, round=round_, reactors=1)
+    for name, make in (available.items() if "deadlock" in kinds else []):
         if name == "book" or (quick and name != "sixteen"):
             continue
         for round_ in range(rounds if name == "sixteen" else 1):
             keep("deadlock", stream(name, make("upper"), deadlock_bytes, 10), round=round_)
-    if "book" in available:
+    if "book" in available and "deadlock" in kinds:
         keep("deadlock", stream("book", available["book"]("upper"), deadlock_bytes, 3), round=0)
     raw.close()
 
     facts = machine()
-    with open(os.path.join(OUT, "machine.json"), "w") as f:
+    with open(os.path.join(out, "machine.json"), "w") as f:
         json.dump(facts, f, indent=2)
-    plotted = plot([r for r in records if r["kind"] == "sixteen"], os.path.join(OUT, "sessions.png"), concurrencies)
+    plotted = plot([r for r in records if r["kind"] == "sixteen"], os.path.join(out, "sessions.png"), concurrencies)
     summary = render(records, facts, rounds, quick, duration, warmup, idle_connections, deadlock_bytes, concurrencies, plotted, sys.argv[1:])
-    with open(os.path.join(OUT, "summary.md"), "w") as f:
+    with open(os.path.join(out, "summary.md"), "w") as f:
         f.write(summary)
     print(summary)
 
@@ -303,7 +309,8 @@ def pick(records, kind, server, key, **match):
 
 
 def render(records, facts, rounds, quick, duration, warmup, idle_connections, deadlock_bytes, concurrencies, plotted, argv):
-    names = sorted({r["server"] for r in records if r["kind"] == "sixteen"}, key=lambda n: ["sixteen", "c-libev", "swift-nio", "asyncio", "book"].index(n))
+    order = ["sixteen", "c-libev", "swift-nio", "asyncio", "book"]
+    names = sorted({r["server"] for r in records if r["server"] in order}, key=order.index)
     lines = ["# Benchmark results", "",
              "`benchmarks/run%s` on %s; %d cores (%s), kernel %s, %s. Client (`sixteen load`, %d threads) and server share the cores. "
              "Medians of %d round%s, min–max in brackets; every server started fresh for every run, runs interleaved across servers. "
@@ -332,8 +339,8 @@ def render(records, facts, rounds, quick, duration, warmup, idle_connections, de
                       pick(records, "sixteen", other, "server_cpu_us_per_session", connections=50)))
             for other in names if other != "sixteen") + "."]
     lines += ["", "## upper: 50 connections × 1 MiB, send-all", "", "| server | MB/s | server peak RSS (MiB) | errors |", "| --- | --- | --- | --- |"]
-    for name in [n for n in names if n != "book"] + (["sixteen-1r"] if any(r["server"] == "sixteen-1r" for r in records) else []):
-        kind = "reactors-upper" if name == "sixteen-1r" else "upper"
+    for name in [n for n in names if n != "book"] + [n for n in ("sixteen-1r", "c-libev-1r") if any(r["server"] == n for r in records)]:
+        kind = "reactors-upper" if name.endswith("-1r") else "upper"
         lines.append("| %s | %s | %s | %s |" % (name, med(pick(records, kind, name, "megabytes_per_second")),
                                                  med([r["server_peak_rss_kib"] / 1024 for r in records if r["kind"] == kind and r["server"] == name]),
                                                  sum(r["result"].get("errors_total", 0) for r in records if r["kind"] == kind and r["server"] == name)))
@@ -358,12 +365,15 @@ def render(records, facts, rounds, quick, duration, warmup, idle_connections, de
             med([r["seconds"] for r in runs]), med([r["mb_per_s"] for r in runs]),
             med([r["server_peak_rss_kib"] / 1024 for r in runs])))
     if any(r["kind"] == "reactors" for r in records):
-        lines += ["", "## Sixteen with 1 and with %d reactors (sixteen, 50 in flight)" % CORES, "",
-                  "| reactors | sessions/s | server CPU µs/session |", "| --- | --- | --- |",
-                  "| 1 | %s | %s |" % (med(pick(records, "reactors", "sixteen-1r", "sessions_per_second")),
-                                      med(pick(records, "reactors", "sixteen-1r", "server_cpu_us_per_session"))),
-                  "| %d | %s | %s |" % (CORES, med(pick(records, "sixteen", "sixteen", "sessions_per_second", connections=50)),
-                                       med(pick(records, "sixteen", "sixteen", "server_cpu_us_per_session", connections=50)))]
+        lines += ["", "## 1 and %d reactors (threads), sixteen at 50 in flight" % CORES, "",
+                  "| server | reactors | sessions/s | server CPU µs/session |", "| --- | --- | --- | --- |"]
+        for name in ("sixteen", "c-libev"):
+            if not any(r["server"] == name + "-1r" for r in records):
+                continue
+            lines.append("| %s | 1 | %s | %s |" % (name, med(pick(records, "reactors", name + "-1r", "sessions_per_second")),
+                                                   med(pick(records, "reactors", name + "-1r", "server_cpu_us_per_session"))))
+            lines.append("| %s | %d | %s | %s |" % (name, CORES, med(pick(records, "sixteen", name, "sessions_per_second", connections=50)),
+                                                    med(pick(records, "sixteen", name, "server_cpu_us_per_session", connections=50))))
     if plotted:
         lines += ["", "![sessions/s against connections in flight](sessions.png)"]
     lines += ["", "Machine: `%s`" % json.dumps(facts["sysctl"]), ""]

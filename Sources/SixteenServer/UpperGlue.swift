@@ -63,7 +63,7 @@ enum UpperGlue: ServedProtocol {
             if action == .queueAndSend {
                 let octets = UnsafeMutableRawBufferPointer(rebasing: reactor.readBuffer[..<count])
                 uppercaseASCII(octets)
-                action = enqueue(UnsafeRawBufferPointer(octets), on: entry, reactor) ?? .send
+                action = sendOrQueue(UnsafeRawBufferPointer(octets), on: entry, reactor)
             }
         case .endOfInput:
             entry.pointee.inputOpen = false
@@ -75,6 +75,28 @@ enum UpperGlue: ServedProtocol {
             action = entry.pointee.session.session.connectionFailed()
         }
         perform(action, on: slot, reactor)
+    }
+
+    /// With nothing queued, the new octets go straight from the read buffer to
+    /// the socket (no copy); whatever the socket does not take is queued.
+    /// A full socket makes the glue wait for writability instead of trying again.
+    private static func sendOrQueue(_ octets: UnsafeRawBufferPointer, on entry: Entry, _ reactor: Reactor) -> UpperAction {
+        guard entry.pointee.session.output.isEmpty else {
+            // Older output first; the socket is full or about to be.
+            return enqueue(octets, on: entry, reactor) ?? (reactor.isWaitingToWrite(entry) ? .wait : .send)
+        }
+        switch Socket.send(entry.pointee.fd, octets) {
+        case .wrote(let count):
+            let next = entry.pointee.session.session.wrote(count, now: reactor.now)
+            guard count < octets.count else { return next }
+            return enqueue(UnsafeRawBufferPointer(rebasing: octets[count...]), on: entry, reactor) ?? .send
+        case .wouldBlock:
+            if let failed = enqueue(octets, on: entry, reactor) { return failed }
+            reactor.updateInterest(entry, writing: true)
+            return .wait
+        case .failed:
+            return entry.pointee.session.session.connectionFailed()
+        }
     }
 
     /// Appends to the slot's output queue; on a storage failure, the action that ends the session.
