@@ -100,6 +100,46 @@ final class LoadGeneratorTests: ServerTestCase {
         XCTAssertTrue(report.failed)
     }
 
+    /// `--source 127.0.0.2-127.0.0.4`: connections come from each of those addresses in turn.
+    func testSourceAddressesAreSpreadAcrossTheRange() throws {
+        let listener = try Socket.listen(on: loopback, reusePort: false, backlog: 64)
+        let port = try XCTUnwrap(SocketAddress.local(of: listener)?.port)
+        let peers = Lock<[String: Int]>([:])
+        let thread = try ReactorThread(name: "recorder") {
+            for _ in 0..<9 {
+                var ready = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+                guard poll(&ready, 1, 5_000) > 0, case .accepted(let fd) = Socket.accept(listener) else { return }
+                let host = SocketAddress.peer(of: fd)?.host ?? "?"
+                peers.withLock { $0[host, default: 0] += 1 }
+                var request = [UInt8](repeating: 0, count: 16)
+                var got = 0
+                while got < 16 {
+                    var readable = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                    guard poll(&readable, 1, 5_000) > 0,
+                          case .read(let n) = request.withUnsafeMutableBytes({ Socket.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: $0[got...])) })
+                    else { break }
+                    got += n
+                }
+                _ = sixteenReply.withUnsafeBytes { Socket.send(fd, $0) }
+                Socket.shutdownWrite(fd)
+                usleep(5_000)
+                Socket.close(fd)
+            }
+        }
+        defer {
+            thread.join()
+            Socket.close(listener)
+        }
+        let sources = try XCTUnwrap(LoadConfiguration.parseSources("127.0.0.2-127.0.0.4"))
+        XCTAssertEqual(sources.map(\.host), ["127.0.0.2", "127.0.0.3", "127.0.0.4"])
+        let report = try runLoad(LoadConfiguration(host: "127.0.0.1", port: port, mode: .sixteen, connections: 3, threads: 1,
+                                                   sessions: 9, duration: nil, sources: sources))
+        XCTAssertEqual(report.outcomes[.ok], 9, "\(report.outcomes)")
+        XCTAssertEqual(peers.withLock { $0 }, ["127.0.0.2": 3, "127.0.0.3": 3, "127.0.0.4": 3])
+        XCTAssertNil(LoadConfiguration.parseSources("127.0.0.9-127.0.0.1"))
+        XCTAssertNil(LoadConfiguration.parseSources("127.0.0"))
+    }
+
     // MARK: Wrong servers
 
     private enum Fault { case wrongOctets, earlyClose, reset, extraOctets, silent }
