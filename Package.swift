@@ -84,7 +84,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SixteenProtocolTests",
-            dependencies: ["SixteenProtocol"],
+            dependencies: ["SixteenProtocol", "TestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -11,47 +11,14 @@ Records wall time, MB/s, the server's peak RSS (VmHWM from /proc) and CPU
 time, as raw JSON lines and a Markdown summary under benchmarks/results/.
 Bounded: every process is started by this script and killed by it.
 """
-import argparse, datetime, json, os, platform, re, signal, statistics, subprocess, sys, time
+import argparse, datetime, json, os, platform, statistics, subprocess, sys, time
+
+from run import Server, machine  # the matrix driver's server handling, shared
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIXTEEN = os.path.join(ROOT, ".build", "release", "sixteen")
 BOOK = os.path.join(ROOT, "benchmarks", "peers", "book", "tcp_deadlock.py")
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
-
-
-def start(argv):
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline()
-    match = re.search(r", (\d+)", line)
-    if not match:
-        proc.kill()
-        sys.exit("server did not report its port: %r %s" % (line, proc.stderr.read()))
-    return proc, int(match.group(1))
-
-
-def proc_status(pid):
-    status = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            status[key] = value.strip()
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return {
-        "vmhwm_kib": int(status["VmHWM"].split()[0]),
-        "vmrss_kib": int(status["VmRSS"].split()[0]),
-        "cpu_seconds": (int(fields[11]) + int(fields[12])) / ticks,
-    }
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def stream(port, count, stall):
@@ -67,52 +34,39 @@ def stream(port, count, stall):
 
 
 def run_upper(count, clients, stall, reactors):
-    server, port = start([SIXTEEN, "server", "--protocol", "upper", "-p", "0", "--reactors", str(reactors)])
+    server = Server([SIXTEEN, "server", "--protocol", "upper", "-p", "0", "--reactors", str(reactors)])
     try:
         started = time.monotonic()
-        procs = [subprocess.Popen([SIXTEEN, "stream", "127.0.0.1", str(count), "-p", str(port), "--timeout", str(stall)],
+        procs = [subprocess.Popen([SIXTEEN, "stream", "127.0.0.1", str(count), "-p", str(server.port), "--timeout", str(stall)],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(clients)]
         outputs = [p.communicate() for p in procs]
         seconds = time.monotonic() - started
-        usage = proc_status(server.pid)
+        usage = server.usage()
     finally:
-        stop(server)
+        server.stop()
     ok = all(p.returncode == 0 for p in procs)
     verified = sum(1 for out, _ in outputs if "correct uppercase octets" in out)
     return {
         "server": "sixteen --protocol upper --reactors %d" % reactors,
         "clients": clients, "octets_per_client": count, "ok": ok, "verified_clients": verified,
         "seconds": round(seconds, 3), "mb_per_s": round(clients * count / seconds / 1e6, 1),
-        "server_peak_rss_mib": round(usage["vmhwm_kib"] / 1024, 1),
-        "server_cpu_seconds": usage["cpu_seconds"],
+        "server_peak_rss_mib": round(usage["hwm_kib"] / 1024, 1),
+        "server_cpu_seconds": usage["cpu"],
         "errors": [err.strip() for _, err in outputs if err.strip()],
     }
 
 
 def run_book(count, stall):
-    server, port = start([sys.executable, "-u", BOOK, "server", "127.0.0.1", "-p", "0"])
+    server = Server([sys.executable, "-u", BOOK, "server", "127.0.0.1", "-p", "0"])
     try:
-        result = stream(port, count, stall)
+        result = stream(server.port, count, stall)
     finally:
-        server.kill()
-        server.wait()
+        server.proc.kill()
+        server.proc.wait()
     return {
         "server": "book's blocking tcp_deadlock.py", "clients": 1, "octets_per_client": count,
         "ok": result["exit"] == 0, "exit": result["exit"], "seconds": round(result["seconds"], 3),
         "outcome": result["stderr"] or (result["stdout"][0] if result["stdout"] else ""),
-    }
-
-
-def machine():
-    def read(path):
-        try:
-            with open(path) as f:
-                return f.read().strip()
-        except OSError:
-            return "?"
-    return {
-        "kernel": platform.release(), "cores": os.cpu_count(),
-        "tcp_rmem": read("/proc/sys/net/ipv4/tcp_rmem"), "tcp_wmem": read("/proc/sys/net/ipv4/tcp_wmem"),
     }
 
 

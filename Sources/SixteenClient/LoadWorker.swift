@@ -22,7 +22,7 @@ final class LoadCounters: Sendable {
 
     @inline(__always)
     func add(_ counter: borrowing Atomic<Int>, _ delta: Int = 1) {
-        counter.store(counter.load(ordering: .relaxed) &+ delta, ordering: .relaxed)
+        counter.addFromOwner(delta)
     }
 
     func count(_ outcome: LoadOutcome) {
@@ -236,7 +236,11 @@ final class LoadWorker: PooledWatcherOwner {
 
     /// The duration is over: no new sessions; idle connections run their exchange now.
     private func stopStarting() {
-        for index in 0..<slotCount where slots[index].waitingToStart { retire(index) }
+        // A waiting session whose intended start fell inside the run still
+        // starts: when the loop is late, its timer may fire after this one.
+        for index in 0..<slotCount where slots[index].waitingToStart && slots[index].intendedStart >= stopStartingAt {
+            retire(index)
+        }
         if case .idle = configuration.mode { releaseIdle() }
         if live == 0 && waiting == 0 { loop.breakAll() }
     }

@@ -1,3 +1,4 @@
+import Reactor
 import Synchronization
 
 /// A server's totals: the counts an operator reads at shutdown (and, later,
@@ -126,7 +127,7 @@ final class ReactorCounters: Sendable {
     /// Adds `delta` to a counter this thread owns.
     @inline(__always)
     func add(_ counter: borrowing Atomic<Int>, _ delta: Int = 1) {
-        counter.store(counter.load(ordering: .relaxed) &+ delta, ordering: .relaxed)
+        counter.addFromOwner(delta)
     }
 
     func snapshot() -> ServerStats {

@@ -27,11 +27,7 @@ struct LoadCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "The server's host name or address.")
-    var host: String
-
-    @Option(name: .short, help: "The server's TCP port.")
-    var port: Int = 1060
+    @OptionGroup var server: ServerAddress
 
     @Option(name: .customLong("protocol"), help: "sixteen, upper, or idle (hold connections open without sending, then complete them all).")
     var loadProtocol: LoadProtocol = .sixteen
@@ -73,8 +69,6 @@ struct LoadCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        try validatePort(port)
-        guard port != 0 else { throw ValidationError("port 0 cannot be connected to") }
         guard connections >= 1 else { throw ValidationError("-c must be at least 1") }
         guard (number == nil) != (duration == nil) else { throw ValidationError("give exactly one of -n SESSIONS and -d SECONDS") }
         if let number, number < 1 { throw ValidationError("-n must be at least 1") }
@@ -95,7 +89,7 @@ struct LoadCommand: ParsableCommand {
         case .upper: mode = .upper(bytes: bytes.value, sendAll: pattern == .sendAll)
         }
         let configuration = LoadConfiguration(
-            host: host, port: port, mode: mode, connections: connections, threads: threads,
+            host: server.host, port: server.port, mode: mode, connections: connections, threads: threads,
             sessions: number, duration: duration?.duration, warmup: warmup?.duration ?? .zero, rate: rate,
             timeout: timeout.duration, hardDeadline: maxTime?.duration,
             sources: source.flatMap(LoadConfiguration.parseSources) ?? []

@@ -72,3 +72,17 @@ struct ByteCount: ExpressibleByArgument, CustomStringConvertible {
     var description: String { text }
     var defaultValueDescription: String { text }
 }
+
+/// Where a client connects: `HOST [-p PORT]`, shared by every client command.
+struct ServerAddress: ParsableArguments {
+    @Argument(help: "The server's host name or address.")
+    var host: String
+
+    @Option(name: .short, help: "The server's TCP port.")
+    var port: Int = 1060
+
+    func validate() throws {
+        try validatePort(port)
+        guard port != 0 else { throw ValidationError("port 0 cannot be connected to") }
+    }
+}

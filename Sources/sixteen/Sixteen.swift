@@ -39,7 +39,13 @@ enum Entry {
         } catch let failure as CommandFailure {
             fail(failure.message, code: failure.exitCode)
         } catch {
-            fail("\(error)", code: 1)
+            // `--help` parses into ArgumentParser's help command, whose run()
+            // throws the help request: print it and exit 0 like the others.
+            switch Sixteen.exitCode(for: error) {
+            case .success: Sixteen.exit(withError: error)
+            case .validationFailure: fail("\(Sixteen.message(for: error)) (see 'sixteen --help')", code: 2)
+            default: fail(Sixteen.message(for: error), code: 1)
+            }
         }
     }
 

@@ -10,22 +10,13 @@ struct StreamCommand: ParsableCommand {
         abstract: "The book's deadlock client: send BYTECOUNT octets before reading anything, then check the uppercase echo."
     )
 
-    @Argument(help: "The server's host name or address.")
-    var host: String
+    @OptionGroup var server: ServerAddress
 
     @Argument(help: "Octets to send (rounded up to a multiple of 16); suffixes K, M, G (KiB, MiB, GiB) allowed.")
     var byteCount: ByteCount
 
-    @Option(name: .short, help: "The server's TCP port.")
-    var port: Int = 1060
-
     @Option(help: "Seconds without progress in either direction before giving up.")
     var timeout = Seconds(10)
-
-    func validate() throws {
-        try validatePort(port)
-        guard port != 0 else { throw ValidationError("port 0 cannot be connected to") }
-    }
 
     func run() throws {
         let onTerminal = isatty(1) != 0
@@ -33,7 +24,7 @@ struct StreamCommand: ParsableCommand {
         print("Sending \(total) bytes of data, in chunks of 16 bytes")
         fflush(nil)
         do {
-            let result = try runDeadlockStream(host: host, port: port, byteCount: total, stallTimeout: timeout.duration) { progress in
+            let result = try runDeadlockStream(host: server.host, port: server.port, byteCount: total, stallTimeout: timeout.duration) { progress in
                 guard onTerminal else { return }
                 print("\r  \(progress.sent) bytes sent, \(progress.received) bytes received", terminator: "")
                 fflush(nil)

@@ -116,6 +116,18 @@ final class EndToEndTests: XCTestCase {
             + "(ports below 1024 need root or CAP_NET_BIND_SERVICE)\n")
     }
 
+    func testHelpPrintsUsageAndExitsZero() throws {
+        for arguments in [["--help"], ["server", "--help"], ["client", "-h"], ["stream", "--help"], ["load", "--help"], ["help", "server"]] {
+            let result = try runToCompletion(sixteenExecutable, arguments)
+            XCTAssertEqual(result.status, 0, "\(arguments): \(result.stderr)")
+            XCTAssertTrue(result.stdout.contains("USAGE: sixteen"), "\(arguments): \(result.stdout)")
+            XCTAssertEqual(result.stderr, "", "\(arguments)")
+        }
+        let version = try runToCompletion(sixteenExecutable, ["--version"])
+        XCTAssertEqual(version.status, 0)
+        XCTAssertEqual(version.stdout, "0.1.0\n")
+    }
+
     func testUsageErrorsExitTwoWithOneLine() throws {
         let cases: [[String]] = [
             ["server", "--bogus"],

@@ -1,33 +1,12 @@
 import SixteenProtocol
+import TestSupport
 import XCTest
 
 // Helpers for the `upper` session tests: a deterministic PRNG, the limits the
 // tests use, and a driver that runs a session next to a trivial model
 // (received and sent counters) and checks every action against it.
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, deterministic, good enough to
-/// pick split points. No Foundation randomness, so every run sees the same cases.
-struct UpperSplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-
-    /// A value in `range` (modulo bias is irrelevant here).
-    mutating func next(in range: ClosedRange<Int>) -> Int {
-        let width = UInt64(range.upperBound - range.lowerBound) + 1
-        return range.lowerBound + Int(next() % width)
-    }
-
-    mutating func nextBool() -> Bool { next() & 1 == 1 }
-}
+typealias UpperSplitMix64 = SplitMix64
 
 /// 30 s of idleness, at most 1 000 octets pending.
 let upperTestLimits = UpperLimits(idle: .seconds(30), maxPending: 1_000)

@@ -2,31 +2,14 @@
 import Glibc
 #endif
 @testable import SixteenServer
+import TestSupport
 import XCTest
 
 // Helpers for the output queue tests: a deterministic PRNG, content that
 // encodes its position in the stream, a reader that drains a queue through
 // `front`/`consume` (with `pread` for file regions), and file system probes.
 
-/// SplitMix64: deterministic sizes, no Foundation randomness.
-struct OutputQueueRandom {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-
-    mutating func next(in range: ClosedRange<Int>) -> Int {
-        let width = UInt64(range.upperBound - range.lowerBound) + 1
-        return range.lowerBound + Int(next() % width)
-    }
-}
+typealias OutputQueueRandom = SplitMix64
 
 /// The stream's content: octet `p` is a hash of `p`, repeating only every
 /// 1 000 003 octets (a prime), so a lost, repeated or misplaced range shows up.

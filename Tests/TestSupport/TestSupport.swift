@@ -20,6 +20,30 @@ public func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) t
     threads.forEach { $0.join() }
 }
 
+/// SplitMix64 (Steele, Lea, Flood 2014): tiny and deterministic, so every
+/// run of a randomised test sees the same cases. No Foundation randomness.
+public struct SplitMix64 {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+
+    /// A value in `range` (modulo bias is irrelevant here).
+    public mutating func next(in range: ClosedRange<Int>) -> Int {
+        let width = UInt64(range.upperBound - range.lowerBound) + 1
+        return range.lowerBound + Int(next() % width)
+    }
+
+    public mutating func nextBool() -> Bool { next() & 1 == 1 }
+}
+
 /// A thread-safe tally of outcomes by name, for concurrent clients.
 public final class Tally: Sendable {
     private let counts = Lock<[String: Int]>([:])
