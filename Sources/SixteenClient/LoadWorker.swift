@@ -75,6 +75,8 @@ final class LoadWorker: PooledWatcherOwner {
     private var stopStartingAt = Instant(nanoseconds: .max)
     private var live = 0
     private var waiting = 0
+    /// Inside `begin`: a session that ends now must not start the next one recursively.
+    private var beginning = false
     private var stopWatcher: AsyncWatcher!
     private var stopTimer: TimerWatcher!
 
@@ -201,6 +203,8 @@ final class LoadWorker: PooledWatcherOwner {
         counters.add(counters.started)
         counters.add(counters.inFlight)
         live += 1
+        beginning = true
+        defer { beginning = false }
         perform(entry.pointee.session.started(now: time), index)
         let fd: Int32
         do {
@@ -359,23 +363,48 @@ final class LoadWorker: PooledWatcherOwner {
             measuredOctets += entry.pointee.session.octetsReceived
             lastFinish = max(lastFinish, time)
         }
-        next(index)
+        next(index, after: outcome)
     }
 
-    /// The connection's next session: at once (closed loop) or on schedule (open loop).
-    private func next(_ index: Int) {
+    /// The connection's next session: at once (closed loop) or on schedule
+    /// (open loop). After a failed connect it waits `retryDelay` first, so a
+    /// refusing server or exhausted ports cannot make the client spin; and a
+    /// connect that failed inside `begin` never starts the next session on the
+    /// same call stack.
+    private func next(_ index: Int, after outcome: LoadOutcome) {
         let entry = slots + index
         if case .idle = configuration.mode {
             retire(index)
             return
         }
+        let failedToConnect = outcome == .refused || outcome == .connectFailed
         if let rate = configuration.rate {
             entry.pointee.intendedStart = entry.pointee.intendedStart + .nanoseconds(Int64(Double(configuration.connections) / rate * 1e9))
-            schedule(index)
+            if failedToConnect || beginning {
+                startLater(index, at: max(entry.pointee.intendedStart, now + Self.retryDelay))
+            } else {
+                schedule(index)
+            }
+        } else if failedToConnect || beginning {
+            entry.pointee.intendedStart = now + Self.retryDelay
+            startLater(index, at: entry.pointee.intendedStart)
         } else {
             begin(index, intended: now)
         }
         if live == 0 && waiting == 0 { loop.breakAll() }
+    }
+
+    private static var retryDelay: Duration { .milliseconds(1) }
+
+    /// Starts the connection's next session from its timer, at `time`.
+    private func startLater(_ index: Int, at time: Instant) {
+        let entry = slots + index
+        guard mayStart(at: entry.pointee.intendedStart) else {
+            retire(index)
+            return
+        }
+        setWaiting(entry, true)
+        Self.timer(entry).arm(inSeconds: now.seconds(until: time), on: loop)
     }
 
     // MARK: Ending

@@ -5,6 +5,18 @@ import Logging
 import Reactor
 
 extension Server {
+    /// Blocks SIGINT and SIGTERM in the calling thread until
+    /// `runUntilSignalled` watches them (a signal in between stays pending and
+    /// is handled then). Call it before announcing readiness: a supervisor may
+    /// signal as soon as it reads the `Listening at` line.
+    public static func holdShutdownSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
     /// Serves until SIGINT or SIGTERM, then drains and returns the totals.
     ///
     /// The signals are watched on the default loop, run by the calling thread
@@ -35,6 +47,12 @@ extension Server {
         }
         let watchers = [SIGINT, SIGTERM].map { SignalWatcher(loop: control, signal: $0, handler: onSignal) }
         watchers.forEach { $0.start() }
+        // Watched now: let any signal held by holdShutdownSignals() through.
+        var held = sigset_t()
+        sigemptyset(&held)
+        sigaddset(&held, SIGINT)
+        sigaddset(&held, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &held, nil)
         finished.start()
         try start(whenFinished: finished.wakeup)
         control.run()

@@ -126,23 +126,32 @@ final class ServerReactor<P: ServedProtocol>: PooledWatcherOwner, ReactorHandle 
     /// Out of descriptors: the pending connection stays in the backlog and
     /// the listener stays readable, so doing nothing would spin at 100% CPU.
     /// Free the spare descriptor, accept and close what waits (the clients
-    /// see the connection end at once), and take the spare back; without a
-    /// spare, stop watching the listener for a moment.
+    /// see the connection end at once), and take the spare back. When that
+    /// sheds nothing (no spare, another thread took the freed descriptor, or
+    /// the kernel is out of memory rather than descriptors), stop watching the
+    /// listener for a moment instead.
     private func shedForDescriptors(_ error: Errno) {
-        warnRateLimited("out of descriptors (\(error)) on reactor \(index): shedding new connections; raise the limit (ulimit -n)")
-        guard spareFD >= 0 else {
+        let outOfDescriptors = error.code == EMFILE || error.code == ENFILE
+        if outOfDescriptors {
+            warnRateLimited("out of descriptors (\(error)) on reactor \(index): shedding new connections; raise the limit (ulimit -n)")
+        } else {
+            warnRateLimited("cannot accept on reactor \(index): \(error); pausing accepts for 100 ms")
+        }
+        guard outOfDescriptors, spareFD >= 0 else {
             pauseAccepting()
             return
         }
         Socket.close(spareFD)
         spareFD = -1
+        var shed = 0
         for _ in 0..<configuration.acceptBatch {
             guard case .accepted(let fd) = Socket.accept(listenerFD) else { break }
             Socket.abort(fd)
-            counters.add(counters.shedForDescriptors)
+            shed += 1
         }
+        counters.add(counters.shedForDescriptors, shed)
         spareFD = Self.openSpare()
-        if spareFD < 0 { pauseAccepting() }
+        if spareFD < 0 || shed == 0 { pauseAccepting() }
     }
 
     private func pauseAccepting() {

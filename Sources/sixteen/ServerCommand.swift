@@ -90,6 +90,7 @@ struct ServerCommand: ParsableCommand {
         } catch {
             throw CommandFailure(message: error.description)
         }
+        Server.holdShutdownSignals()
         print("Listening at \(server.address.pythonDescription)")
         fflush(nil)
         if configuration.listensEverywhere {

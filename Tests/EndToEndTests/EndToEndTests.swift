@@ -194,6 +194,34 @@ final class EndToEndTests: XCTestCase {
         XCTAssertEqual(result.stderr, "sixteen: short reply: was expecting 16 bytes but only received 5 (b'Farew') before the server closed\n")
     }
 
+    /// A supervisor may signal as soon as it has read the first line: the
+    /// server must already handle it (drain, totals, exit 0), not die of it.
+    func testSignalRightAfterTheListeningLineIsHandled() throws {
+        for signal in [SIGTERM, SIGINT, SIGTERM, SIGINT, SIGTERM, SIGINT, SIGTERM, SIGINT] {
+            let server = try ChildProcess(sixteenExecutable, ["server", "-p", "0", "--reactors", "2"])
+            children.append(server)
+            XCTAssertNotNil(server.readLine())
+            server.signal(signal)
+            XCTAssertEqual(server.waitForExit(timeout: .seconds(10)), 0, "signal \(signal): \(server.standardError())")
+            XCTAssertTrue(server.standardError().contains("Stopped. Totals:"), server.standardError())
+        }
+    }
+
+    /// Connects that fail at once (no descriptors, an unusable source
+    /// address) are counted and retried after a pause: no crash, no spin.
+    func testLoadSurvivesConnectsThatFailAtOnce() throws {
+        let unusable = try runToCompletion(sixteenExecutable, ["load", "::1", "-p", "9", "-c", "2", "--threads", "1", "-d", "0.5", "--source", "127.0.0.1"])
+        XCTAssertEqual(unusable.status, 1, unusable.stderr)
+        XCTAssertTrue(unusable.stdout.contains("errors     connect failed "), unusable.stdout)
+        let (server, port, _) = try startServer()
+        let starved = try runToCompletion(URL(fileURLWithPath: "/bin/sh"), [
+            "-c", "ulimit -n 24 && exec \"$0\" load 127.0.0.1 -p \(port) -c 40 --threads 1 -d 0.5", sixteenExecutable.path,
+        ])
+        XCTAssertEqual(starved.status, 1, starved.stderr)
+        XCTAssertTrue(starved.stdout.contains("connect failed "), starved.stdout)
+        XCTAssertEqual(stop(server).status, 0)
+    }
+
     func testSecondSignalExitsAtOnce() throws {
         let (server, port, _) = try startServer(["--shutdown-timeout", "30", "--request-timeout", "60"])
         let silent = try DeadlineConnection(host: "127.0.0.1", port: port, timeout: .seconds(5))
