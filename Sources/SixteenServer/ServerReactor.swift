@@ -11,7 +11,10 @@ protocol ServedProtocol {
     associatedtype Session
     static func blankSession(_ configuration: ServerConfiguration) -> Session
     static func opened(_ slot: Int, on reactor: ServerReactor<Self>, now: Instant)
-    static func ready(_ slot: Int, events: IOEvents, on reactor: ServerReactor<Self>)
+    /// The socket has input (or EOF, or an error) and the peer may still send.
+    static func readable(_ slot: Int, on reactor: ServerReactor<Self>)
+    /// The socket can take output again after a write would have blocked.
+    static func writable(_ slot: Int, on reactor: ServerReactor<Self>)
     static func timerFired(_ slot: Int, on reactor: ServerReactor<Self>, now: Instant)
     /// The slot is about to close: free whatever the session holds.
     static func closing(_ entry: UnsafeMutablePointer<ConnectionSlot<Session>>, on reactor: ServerReactor<Self>)
@@ -191,8 +194,16 @@ final class ServerReactor<P: ServedProtocol>: PooledWatcherOwner, ReactorHandle 
         P.opened(slot, on: self, now: now)
     }
 
+    /// Input first: a read may end the session, and then writability is moot.
     func ioReady(slot: Int, events: IOEvents) {
-        P.ready(slot, events: events, on: self)
+        let entry = table[slot]
+        if entry.pointee.inputOpen, events.contains(.readable) || events.contains(.error) {
+            P.readable(slot, on: self)
+            guard entry.pointee.fd >= 0 else { return }
+        }
+        if events.contains(.writable) {
+            P.writable(slot, on: self)
+        }
     }
 
     func timerFired(slot: Int) {

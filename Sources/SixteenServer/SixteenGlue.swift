@@ -18,15 +18,8 @@ enum SixteenGlue: ServedProtocol {
         perform(entry.pointee.session.accepted(now: now), on: slot, reactor)
     }
 
-    static func ready(_ slot: Int, events: IOEvents, on reactor: Reactor) {
-        let entry = reactor.table[slot]
-        if entry.pointee.inputOpen, events.contains(.readable) || events.contains(.error) {
-            read(slot, reactor)
-            guard entry.pointee.fd >= 0 else { return }
-        }
-        if events.contains(.writable) {
-            perform(entry.pointee.session.becameWritable(now: reactor.now), on: slot, reactor)
-        }
+    static func writable(_ slot: Int, on reactor: Reactor) {
+        perform(reactor.table[slot].pointee.session.becameWritable(now: reactor.now), on: slot, reactor)
     }
 
     static func timerFired(_ slot: Int, on reactor: Reactor, now: Instant) {
@@ -37,7 +30,7 @@ enum SixteenGlue: ServedProtocol {
 
     /// One read per readiness event: level-triggered epoll calls again if
     /// more is waiting, after every other ready connection had its turn.
-    private static func read(_ slot: Int, _ reactor: Reactor) {
+    static func readable(_ slot: Int, on reactor: Reactor) {
         let entry = reactor.table[slot]
         let action: SixteenAction
         switch Socket.read(entry.pointee.fd, into: reactor.readBuffer) {

@@ -31,15 +31,8 @@ enum UpperGlue: ServedProtocol {
         perform(entry.pointee.session.session.accepted(now: now), on: slot, reactor)
     }
 
-    static func ready(_ slot: Int, events: IOEvents, on reactor: Reactor) {
-        let entry = reactor.table[slot]
-        if entry.pointee.inputOpen, events.contains(.readable) || events.contains(.error) {
-            read(slot, reactor)
-            guard entry.pointee.fd >= 0 else { return }
-        }
-        if events.contains(.writable) {
-            perform(entry.pointee.session.session.becameWritable(now: reactor.now), on: slot, reactor)
-        }
+    static func writable(_ slot: Int, on reactor: Reactor) {
+        perform(reactor.table[slot].pointee.session.session.becameWritable(now: reactor.now), on: slot, reactor)
     }
 
     static func timerFired(_ slot: Int, on reactor: Reactor, now: Instant) {
@@ -54,7 +47,7 @@ enum UpperGlue: ServedProtocol {
         noteOutputChange(entry, since: before, reactor)
     }
 
-    private static func read(_ slot: Int, _ reactor: Reactor) {
+    static func readable(_ slot: Int, on reactor: Reactor) {
         let entry = reactor.table[slot]
         var action: UpperAction
         switch Socket.read(entry.pointee.fd, into: reactor.readBuffer) {
