@@ -410,9 +410,14 @@ final class LoadWorker: PooledWatcherOwner {
     // MARK: Ending
 
     /// Idle mode: every held connection may now run its exchange.
+    /// Their latency runs from the release, not from the connect: the hold is
+    /// the run's design, not the server's delay.
     private func releaseIdle() {
         for index in 0..<slotCount where slots[index].fd >= 0 {
-            perform(slots[index].session.releasedToSend(now: now), index)
+            let time = now
+            slots[index].intendedStart = time
+            slots[index].actualStart = time
+            perform(slots[index].session.releasedToSend(now: time), index)
         }
     }
 

@@ -101,6 +101,8 @@ public final class Server: Sendable {
                         reactor = try ServerReactor<UpperGlue>(index: index, listenerFD: fd, configuration: configuration, logger: logger)
                     }
                 } catch {
+                    // Reactors made so far own (and close) their listeners; close the rest.
+                    listenerFDs[index...].forEach(Socket.close)
                     throw .reactor(error)
                 }
                 state.reactors.append(UncheckedReactor(reactor: reactor))
