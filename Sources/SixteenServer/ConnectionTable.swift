@@ -2,21 +2,21 @@ import CLibEv
 import Reactor
 import SixteenProtocol
 
-/// One connection's state, kept in pooled memory at a stable address: its
-/// watchers live here, so libev can point at them. `Session` is the
+/// One connection's state, kept in pooled memory at a stable address: its I/O
+/// watcher lives here, so libev can point at it. (Its deadline lives in the
+/// reactor's `DeadlineHeap`: one timer for all connections.) `Session` is the
 /// protocol's own part (a `SixteenSession`, or an `upper` session with its
 /// output queue), so each protocol's slot is only as large as it needs: the
 /// slot size is most of a connection's memory.
 struct ConnectionSlot<Session> {
     var io = ev_io()
-    var timer = ev_timer()
     /// The socket; negative while the slot is free, and then it links the
     /// free list (`-2 - next`, so -1 ends it): one field, not two, since the
     /// slot size is most of a connection's memory.
     var fd: Int32 = -1
     /// Whether the peer may still send (no EOF read yet).
     var inputOpen = false
-    /// When the slot's timer is set to fire; `.zero` when it is not armed.
+    /// The slot's deadline in the reactor's heap; `.zero` when it has none.
     var armedDeadline = Instant.zero
     var session: Session
 
@@ -65,12 +65,6 @@ final class ConnectionTable<Session> {
         PooledIO((UnsafeMutableRawPointer(entry) + MemoryLayout<Slot>.offset(of: \Slot.io)!).assumingMemoryBound(to: ev_io.self))
     }
 
-    /// The slot's timer, at its fixed address inside the slot.
-    @inline(__always)
-    func timer(_ entry: UnsafeMutablePointer<Slot>) -> PooledTimer {
-        PooledTimer((UnsafeMutableRawPointer(entry) + MemoryLayout<Slot>.offset(of: \Slot.timer)!).assumingMemoryBound(to: ev_timer.self))
-    }
-
     /// A free slot, growing the table by one chunk if none is left.
     func acquire() -> Int {
         if freeHead < 0 { grow() }
@@ -105,7 +99,6 @@ final class ConnectionTable<Session> {
             let entry = chunk + offset
             let slot = base + offset
             io(entry).prepare(slot: slot)
-            timer(entry).prepare(slot: slot)
             entry.pointee.fd = Int32(-2 - (offset + 1 < Self.chunkSize ? slot + 1 : freeHead))
         }
         freeHead = base

@@ -45,6 +45,11 @@ final class ServerReactor<P: ServedProtocol>: PooledWatcherOwner, ReactorHandle 
     /// Memory for `upper` output; this reactor's share of the global budget.
     let pool: ChunkPool
     let spillDirectory: SpillDirectory
+    /// Every connection's deadline, and the one timer that serves them all.
+    let deadlines = DeadlineHeap()
+    private var deadlineTimer: TimerWatcher!
+    /// Where `deadlineTimer` is set to fire, if it is running.
+    private var deadlineTimerTarget: Int64?
     /// Octets pending in this reactor's spill files (mirrored to a gauge).
     var spilledOctets = 0
     var spillFiles = 0
@@ -87,6 +92,7 @@ final class ServerReactor<P: ServedProtocol>: PooledWatcherOwner, ReactorHandle 
         stopWatcher = AsyncWatcher(loop: loop) { [unowned self] in self.beginDrain() }
         acceptPause = TimerWatcher(loop: loop) { [unowned self] in self.resumeAccepting() }
         drainDeadline = TimerWatcher(loop: loop) { [unowned self] in self.abortRemaining() }
+        deadlineTimer = TimerWatcher(loop: loop) { [unowned self] in self.deadlinesPassed() }
         listener.start()
         stopWatcher.start()
     }
@@ -207,10 +213,35 @@ final class ServerReactor<P: ServedProtocol>: PooledWatcherOwner, ReactorHandle 
     }
 
     func timerFired(slot: Int) {
-        let entry = table[slot]
-        guard entry.pointee.fd >= 0 else { return }
-        entry.pointee.armedDeadline = .zero
-        P.timerFired(slot, on: self, now: now)
+        preconditionFailure("server connections have no timers of their own; see DeadlineHeap")
+    }
+
+    /// The earliest deadline has come: each slot whose deadline has passed
+    /// hears it (and may set a new one); then the timer is set for the next.
+    private func deadlinesPassed() {
+        deadlineTimerTarget = nil
+        let time = now
+        while let slot = deadlines.popExpired(now: time.nanoseconds) {
+            let entry = table[slot]
+            entry.pointee.armedDeadline = .zero
+            guard entry.pointee.fd >= 0 else { continue }
+            P.timerFired(slot, on: self, now: time)
+        }
+        setDeadlineTimer()
+    }
+
+    /// Points the timer at the earliest deadline, if it is not already.
+    private func setDeadlineTimer() {
+        guard let earliest = deadlines.earliest else {
+            if deadlineTimerTarget != nil {
+                deadlineTimer.stop()
+                deadlineTimerTarget = nil
+            }
+            return
+        }
+        guard deadlineTimerTarget != earliest else { return }
+        deadlineTimerTarget = earliest
+        deadlineTimer.start(after: now.seconds(until: Instant(nanoseconds: earliest)))
     }
 
     /// Watches for readability while the peer may send, and for writability when asked.
@@ -225,18 +256,24 @@ final class ServerReactor<P: ServedProtocol>: PooledWatcherOwner, ReactorHandle 
         table.io(entry).events.contains(.writable)
     }
 
-    /// Sets the slot's timer to `deadline`, unless it is set there already.
-    func arm(_ entry: UnsafeMutablePointer<ConnectionSlot<P.Session>>, _ deadline: Instant) {
+    /// Sets the slot's deadline, unless it is set there already.
+    func arm(_ slot: Int, _ deadline: Instant) {
+        let entry = table[slot]
         guard entry.pointee.armedDeadline != deadline else { return }
         entry.pointee.armedDeadline = deadline
-        table.timer(entry).arm(inSeconds: now.seconds(until: deadline), on: loop)
+        deadlines.schedule(slot, at: deadline.nanoseconds)
+        if let target = deadlineTimerTarget, target <= deadline.nanoseconds { return }
+        setDeadlineTimer()
     }
 
     /// Stops the slot's watchers, frees what its session holds, closes its socket, frees the slot.
     func close(_ slot: Int) {
         let entry = table[slot]
         table.io(entry).stop(on: loop)
-        table.timer(entry).stop(on: loop)
+        if entry.pointee.armedDeadline != .zero {
+            deadlines.cancel(slot)
+            entry.pointee.armedDeadline = .zero
+        }
         P.closing(entry, on: self)
         Socket.close(entry.pointee.fd)
         table.release(slot)

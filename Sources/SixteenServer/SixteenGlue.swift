@@ -58,10 +58,10 @@ enum SixteenGlue: ServedProtocol {
             case .wait:
                 return
             case .armTimer(let deadline):
-                reactor.arm(entry, deadline)
+                reactor.arm(slot, deadline)
                 return
             case .writeReply(let offset, let deadline):
-                reactor.arm(entry, deadline)
+                reactor.arm(slot, deadline)
                 switch Socket.send(entry.pointee.fd, UnsafeRawBufferPointer(rebasing: reactor.reply[offset...])) {
                 case .wrote(let count):
                     reactor.updateInterest(entry, writing: false)
@@ -78,7 +78,7 @@ enum SixteenGlue: ServedProtocol {
                     continue
                 }
                 reactor.updateInterest(entry, writing: false)
-                reactor.arm(entry, deadline)
+                reactor.arm(slot, deadline)
                 return
             case .close(let outcome):
                 finished(slot, outcome, reactor)

@@ -115,7 +115,7 @@ enum UpperGlue: ServedProtocol {
                 }
                 return
             case .armTimer(let deadline):
-                reactor.arm(entry, deadline)
+                reactor.arm(slot, deadline)
                 return
             case .queueAndSend, .send:
                 guard let next = sendPending(entry, reactor) else { return }
