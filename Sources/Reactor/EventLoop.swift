@@ -58,11 +58,6 @@ public final class EventLoop {
         ev_run(raw, 0)
     }
 
-    /// Runs one iteration, blocking for at most one event set.
-    public func runOnce() {
-        ev_run(raw, SIXTEEN_EVRUN_ONCE)
-    }
-
     /// Makes `run()` return after the current iteration.
     public func breakAll() {
         ev_break(raw, SIXTEEN_EVBREAK_ALL)
