@@ -17,11 +17,19 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <fcntl.h>
+#include <time.h>
+#include <signal.h>
+
+/* SIGRTMIN and SIGRTMAX are calls into glibc behind macros. */
+static inline int sixteen_sigrtmin(void) { return SIGRTMIN; }
+static inline int sixteen_sigrtmax(void) { return SIGRTMAX; }
 
 typedef void (*sixteen_io_cb)(struct ev_loop *loop, ev_io *w, int revents);
 typedef void (*sixteen_timer_cb)(struct ev_loop *loop, ev_timer *w, int revents);
 typedef void (*sixteen_signal_cb)(struct ev_loop *loop, ev_signal *w, int revents);
 typedef void (*sixteen_async_cb)(struct ev_loop *loop, ev_async *w, int revents);
+typedef void (*sixteen_check_cb)(struct ev_loop *loop, ev_check *w, int revents);
+typedef void (*sixteen_prepare_cb)(struct ev_loop *loop, ev_prepare *w, int revents);
 
 /* ---- watcher set-up (macros in ev.h) ---- */
 
@@ -43,11 +51,21 @@ static inline void sixteen_ev_signal_init(ev_signal *w, sixteen_signal_cb cb, in
 static inline void sixteen_ev_async_init(ev_async *w, sixteen_async_cb cb) {
     ev_async_init(w, cb);
 }
+static inline void sixteen_ev_check_init(ev_check *w, sixteen_check_cb cb) {
+    ev_check_init(w, cb);
+    ev_set_priority(w, EV_MAXPRI);
+}
+static inline void sixteen_ev_prepare_init(ev_prepare *w, sixteen_prepare_cb cb) {
+    ev_prepare_init(w, cb);
+    ev_set_priority(w, EV_MINPRI);
+}
 static inline void sixteen_ev_io_cb_init(ev_io *w, sixteen_io_cb cb) {
     ev_init(w, cb);
 }
 static inline int sixteen_ev_io_is_active(const ev_io *w) { return ev_is_active(w); }
 static inline int sixteen_ev_timer_is_active(const ev_timer *w) { return ev_is_active(w); }
+static inline int sixteen_ev_check_is_active(const ev_check *w) { return ev_is_active(w); }
+static inline int sixteen_ev_prepare_is_active(const ev_prepare *w) { return ev_is_active(w); }
 static inline int sixteen_ev_io_fd(const ev_io *w) { return w->fd; }
 static inline int sixteen_ev_io_events(const ev_io *w) { return w->events & ~EV__IOFDSET; }
 
@@ -99,6 +117,9 @@ static const int SIXTEEN_O_TMPFILE = 020000000 | O_DIRECTORY;
 
 /* glibc declares accept4 only under _GNU_SOURCE. */
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+
+/* Likewise pthread_timedjoin_np, which bounds how long a stop waits for a thread. */
+extern int pthread_timedjoin_np(pthread_t thread, void **retval, const struct timespec *abstime);
 
 /* Likewise pthread_setname_np, which names reactor threads for top -H and gdb. */
 extern int pthread_setname_np(pthread_t thread, const char *name);

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLibEv
 
 /// An `errno` value, printed the way `strerror` does.
 public struct Errno: Error, Equatable, Hashable, Sendable, CustomStringConvertible {
@@ -27,4 +28,9 @@ public struct SocketError: Error, Equatable, Sendable, CustomStringConvertible {
         self.errno = errno
     }
     public var description: String { "\(operation): \(errno)" }
+}
+
+/// The version of the libev the process runs with (`ev_version_major` and `_minor`).
+public var libevVersion: String {
+    "\(ev_version_major()).\(ev_version_minor())"
 }

@@ -1,12 +1,29 @@
 import CLibEv
 
+/// The memory of one pooled I/O watcher, to embed in a pooled slot. Opaque
+/// outside this module: only `Reactor` knows it holds a libev `ev_io`.
+public struct PooledIOStorage {
+    var raw = ev_io()
+    public init() {}
+}
+
+/// The memory of one pooled timer, to embed in a pooled slot; see `PooledIOStorage`.
+public struct PooledTimerStorage {
+    var raw = ev_timer()
+    public init() {}
+}
+
 /// An I/O watcher living inside memory its user pooled (a connection slot),
 /// so starting, stopping and re-arming it never allocates. Its events go to
 /// the loop's `pooledWatcherOwner` with the slot number given to `prepare`.
 public struct PooledIO {
-    public let raw: UnsafeMutablePointer<ev_io>
+    let raw: UnsafeMutablePointer<ev_io>
 
-    public init(_ raw: UnsafeMutablePointer<ev_io>) { self.raw = raw }
+    /// The watcher whose memory is `storage` (inside a pooled slot, at a stable address).
+    @inline(__always)
+    public init(_ storage: UnsafeMutablePointer<PooledIOStorage>) {
+        raw = UnsafeMutableRawPointer(storage).assumingMemoryBound(to: ev_io.self)
+    }
 
     /// Binds the watcher to `slot`. Call once, when the slot's memory is made.
     public func prepare(slot: Int) {
@@ -39,9 +56,13 @@ public struct PooledIO {
 
 /// A one-shot timer living inside pooled memory; see `PooledIO`.
 public struct PooledTimer {
-    public let raw: UnsafeMutablePointer<ev_timer>
+    let raw: UnsafeMutablePointer<ev_timer>
 
-    public init(_ raw: UnsafeMutablePointer<ev_timer>) { self.raw = raw }
+    /// The timer whose memory is `storage` (inside a pooled slot, at a stable address).
+    @inline(__always)
+    public init(_ storage: UnsafeMutablePointer<PooledTimerStorage>) {
+        raw = UnsafeMutableRawPointer(storage).assumingMemoryBound(to: ev_timer.self)
+    }
 
     public func prepare(slot: Int) {
         sixteen_ev_timer_init(raw, { loop, watcher, _ in

@@ -41,6 +41,20 @@ public final class ReactorThread: @unchecked Sendable {
         joined = true
         pthread_join(thread, nil)
     }
+
+    /// Waits for the thread to end, at most `timeout`; whether it ended.
+    public func join(timeout: Duration) -> Bool {
+        guard !joined else { return true }
+        var deadline = timespec()
+        clock_gettime(CLOCK_REALTIME, &deadline)
+        let (seconds, attoseconds) = timeout.components
+        let total = Int64(deadline.tv_nsec) + attoseconds / 1_000_000_000
+        deadline.tv_sec += Int(seconds) + Int(total / 1_000_000_000)
+        deadline.tv_nsec = Int(total % 1_000_000_000)
+        guard pthread_timedjoin_np(thread, nil, &deadline) == 0 else { return false }
+        joined = true
+        return true
+    }
 }
 
 /// The number of processors online, at least 1.
@@ -48,11 +62,24 @@ public func onlineProcessorCount() -> Int {
     max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
 }
 
-/// Blocks the termination signals in the calling thread, so that only the
-/// thread running the default loop (which watches them) receives them.
-public func blockTerminationSignals() {
+/// Blocks `signals` in the calling thread (a reactor thread), so that only
+/// the thread running the default loop, which watches them, receives them.
+public func blockSignals(_ signals: [Int32]) {
     var set = sigset_t()
     sigemptyset(&set)
-    for signal in [SIGINT, SIGTERM, SIGHUP, SIGQUIT] { sigaddset(&set, signal) }
+    for signal in signals { sigaddset(&set, signal) }
     pthread_sigmask(SIG_BLOCK, &set, nil)
+}
+
+/// Unblocks `signals` in the calling thread.
+public func unblockSignals(_ signals: [Int32]) {
+    var set = sigset_t()
+    sigemptyset(&set)
+    for signal in signals { sigaddset(&set, signal) }
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
+}
+
+/// The real-time signals applications may use (glibc keeps the first few).
+public var realtimeSignals: ClosedRange<Int32> {
+    sixteen_sigrtmin()...sixteen_sigrtmax()
 }

@@ -166,6 +166,14 @@ public enum Socket {
         return fd
     }
 
+    /// Lets a socket bind a source address without reserving a port
+    /// (`IP_BIND_ADDRESS_NO_PORT`): the port is chosen at connect time, per
+    /// destination, so many connections can share one source address.
+    /// Best effort: without it, binding still works, with fewer ports.
+    public static func bindAddressWithoutPort(_ fd: Int32) {
+        _ = try? setOption(fd, SIXTEEN_IPPROTO_IP, SIXTEEN_IP_BIND_ADDRESS_NO_PORT, 1)
+    }
+
     /// Starts a nonblocking connect. `nil` means connected or in progress;
     /// wait for writability and read `pendingError` to learn which.
     public static func startConnect(_ fd: Int32, to address: SocketAddress) -> Errno? {

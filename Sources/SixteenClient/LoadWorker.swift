@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLibEv
 import Histogram
 import Reactor
 import SixteenProtocol
@@ -40,8 +39,8 @@ final class LoadCounters: Sendable {
 
 /// One connection of a worker, at a stable address (its watchers live here).
 struct LoadSlot {
-    var io = ev_io()
-    var timer = ev_timer()
+    var io = PooledIOStorage()
+    var timer = PooledTimerStorage()
     var fd: Int32 = -1
     var session: LoadSession
     /// When this session was meant to start (open loop) or started (closed loop).
@@ -153,11 +152,11 @@ final class LoadWorker: PooledWatcherOwner {
     private var now: Instant { Instant(nanoseconds: MonotonicClock.nanoseconds()) }
 
     private static func io(_ entry: UnsafeMutablePointer<LoadSlot>) -> PooledIO {
-        PooledIO((UnsafeMutableRawPointer(entry) + MemoryLayout<LoadSlot>.offset(of: \LoadSlot.io)!).assumingMemoryBound(to: ev_io.self))
+        PooledIO((UnsafeMutableRawPointer(entry) + MemoryLayout<LoadSlot>.offset(of: \LoadSlot.io)!).assumingMemoryBound(to: PooledIOStorage.self))
     }
 
     private static func timer(_ entry: UnsafeMutablePointer<LoadSlot>) -> PooledTimer {
-        PooledTimer((UnsafeMutableRawPointer(entry) + MemoryLayout<LoadSlot>.offset(of: \LoadSlot.timer)!).assumingMemoryBound(to: ev_timer.self))
+        PooledTimer((UnsafeMutableRawPointer(entry) + MemoryLayout<LoadSlot>.offset(of: \LoadSlot.timer)!).assumingMemoryBound(to: PooledTimerStorage.self))
     }
 
     // MARK: Starting sessions
@@ -216,7 +215,7 @@ final class LoadWorker: PooledWatcherOwner {
         entry.pointee.fd = fd
         if !configuration.sources.isEmpty {
             let source = configuration.sources[entry.pointee.globalIndex % configuration.sources.count]
-            _ = try? Socket.setOption(fd, SIXTEEN_IPPROTO_IP, SIXTEEN_IP_BIND_ADDRESS_NO_PORT, 1)
+            Socket.bindAddressWithoutPort(fd)
             if source.withSockAddr({ bind(fd, $0, $1) }) != 0 {
                 perform(entry.pointee.session.connectFailed(refused: false), index)
                 return

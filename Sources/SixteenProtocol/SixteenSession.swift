@@ -242,6 +242,13 @@ public struct SixteenSession: Sendable {
         }
     }
 
+    /// While the reply is being written: how many of its octets are written
+    /// already (the glue sends `sixteenReply[offset...]`). nil otherwise.
+    public var replyOffset: Int? {
+        if case .sendingReply(let sent, _, _) = state { return Int(sent) }
+        return nil
+    }
+
     /// How the session ended, once it has.
     public var outcome: SixteenOutcome? {
         if case .closed(let outcome) = state { return outcome }

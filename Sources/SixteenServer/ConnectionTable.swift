@@ -1,23 +1,26 @@
-import CLibEv
 import Reactor
 import SixteenProtocol
 
 /// One connection's state, kept in pooled memory at a stable address: its I/O
 /// watcher lives here, so libev can point at it. (Its deadline lives in the
 /// reactor's `DeadlineHeap`: one timer for all connections.) `Session` is the
-/// protocol's own part (a `SixteenSession`, or an `upper` session with its
-/// output queue), so each protocol's slot is only as large as it needs: the
-/// slot size is most of a connection's memory.
+/// protocol's own part, so each protocol's slot is only as large as it
+/// needs: the slot size is most of a connection's memory.
 struct ConnectionSlot<Session> {
-    var io = ev_io()
+    /// First, so the watcher is at the slot's own address.
+    var io = PooledIOStorage()
     /// The socket; negative while the slot is free, and then it links the
     /// free list (`-2 - next`, so -1 ends it): one field, not two, since the
     /// slot size is most of a connection's memory.
     var fd: Int32 = -1
     /// Whether the peer may still send (no EOF read yet).
     var inputOpen = false
+    /// Whether a write would have blocked and output waits for writability.
+    var writeBlocked = false
     /// The slot's deadline in the reactor's heap; `.zero` when it has none.
     var armedDeadline = Instant.zero
+    /// When the connection was accepted (for the session duration).
+    var acceptedAt = Instant.zero
     var session: Session
 
     init(session: Session) {
@@ -59,10 +62,10 @@ final class ConnectionTable<Session> {
         chunks[slot >> Self.chunkShift] + (slot & (Self.chunkSize - 1))
     }
 
-    /// The slot's I/O watcher, at its fixed address inside the slot.
+    /// The slot's I/O watcher, at its fixed address (the slot's own).
     @inline(__always)
     func io(_ entry: UnsafeMutablePointer<Slot>) -> PooledIO {
-        PooledIO((UnsafeMutableRawPointer(entry) + MemoryLayout<Slot>.offset(of: \Slot.io)!).assumingMemoryBound(to: ev_io.self))
+        PooledIO(UnsafeMutableRawPointer(entry).assumingMemoryBound(to: PooledIOStorage.self))
     }
 
     /// A free slot, growing the table by one chunk if none is left.
@@ -90,6 +93,7 @@ final class ConnectionTable<Session> {
     }
 
     private func grow() {
+        precondition(MemoryLayout<Slot>.offset(of: \Slot.io) == 0, "the watcher must start the slot")
         let base = capacity
         precondition(base + Self.chunkSize <= Int(Int32.max), "connection table full")
         let chunk = UnsafeMutablePointer<Slot>.allocate(capacity: Self.chunkSize)

@@ -3,27 +3,54 @@ import Glibc
 #endif
 import Logging
 import Reactor
+import SixteenProtocol
+
+/// How a daemon run ended.
+public struct DaemonExit: Sendable {
+    /// Every count at the end.
+    public let totals: MetricsSnapshot
+    /// 0 after a drain; 128 + the signal after an immediate stop.
+    public let status: Int32
+}
 
 extension Server {
-    /// Blocks SIGINT and SIGTERM in the calling thread until
-    /// `runUntilSignalled` watches them (a signal in between stays pending and
-    /// is handled then). Call it before announcing readiness: a supervisor may
-    /// signal as soon as it reads the `Listening at` line.
-    public static func holdShutdownSignals() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
-        pthread_sigmask(SIG_BLOCK, &set, nil)
+    /// Signals whose default action would kill the daemon and that mean
+    /// nothing to it: ignored, so that a stray `kill -ALRM`, a file-size
+    /// limit (an oversized spill write then fails with EFBIG, ending only
+    /// that session) or a vanished peer (EPIPE) cannot take it down. The
+    /// synchronous fault signals (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP,
+    /// SIGSYS, SIGABRT) are not in the list: they mean a real crash.
+    public static var ignoredSignals: [Int32] {
+        [SIGPIPE, SIGXFSZ, SIGXCPU, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT]
+            + Array(realtimeSignals)
     }
 
-    /// Serves until SIGINT or SIGTERM, then drains and returns the totals.
+    /// Call before announcing readiness: ignores `ignoredSignals`, and blocks
+    /// `handledSignals` in the calling thread until `runUntilSignalled`
+    /// watches them. A supervisor may signal as soon as it reads the
+    /// `Listening at` line; the signal then waits, and is handled.
+    public static func holdSignals() {
+        for signal in ignoredSignals { Glibc.signal(signal, SIG_IGN) }
+        blockSignals(handledSignals)
+    }
+
+    /// Serves until SIGINT, SIGTERM or SIGQUIT, and returns the totals.
     ///
-    /// The signals are watched on the default loop, run by the calling thread
-    /// (the reactor threads block them), and forwarded to every reactor with
-    /// `ev_async`. The first signal stops accepting and gives sessions in
-    /// flight `shutdownTimeout` to finish; a second one exits at once.
-    public func runUntilSignalled() throws(ServerError) -> ServerStats {
+    /// The signals are watched on the default loop, run by the calling
+    /// thread (the reactor threads block them):
+    /// - SIGINT, SIGTERM: stop accepting, give sessions in flight
+    ///   `shutdownTimeout`, then return with status 0. A second one stops at once.
+    /// - SIGQUIT: stop at once.
+    /// - SIGUSR1: log every counter at info level; keep serving.
+    /// - SIGHUP: log that there is nothing to reload; keep serving.
+    /// - SIGUSR2: log that it is reserved for upgrades; keep serving.
+    ///
+    /// Stopping at once closes every session (counted as aborted), joins the
+    /// reactors (at most a second) and returns with status 128 + the signal;
+    /// the caller prints the totals either way. The watchers are never
+    /// stopped: a signal that arrives after the end stays harmless (libev
+    /// would restore its default action, which kills).
+    public func runUntilSignalled(log: @escaping (MetricsSnapshot) -> Void = { _ in }) throws(ServerError) -> DaemonExit {
         let control: EventLoop
         do {
             control = try EventLoop.makeDefault()
@@ -33,41 +60,61 @@ extension Server {
         let finished = AsyncWatcher(loop: control) { [unowned self, unowned control] in
             if self.isFinished { control.breakAll() }
         }
-        var received: Int32 = 0
+        var draining = false
+        var status: Int32 = 0
+        let stopAtOnce: (Int32) -> Void = { [unowned self] signal in
+            guard status == 0 else { return }
+            status = 128 + signal
+            self.logger.warning("Received \(signalName(signal))\(draining && signal != SIGQUIT ? " again" : ""): closing every session and stopping at once")
+            self.stopNow()
+        }
         let onSignal: (Int32) -> Void = { [unowned self] signal in
-            if received == 0 {
-                received = signal
-                let active = self.stats.active
+            switch signal {
+            case SIGINT, SIGTERM:
+                guard !draining else { return stopAtOnce(signal) }
+                draining = true
+                let active = self.metrics().active
                 self.logger.info("Received \(signalName(signal)): no longer accepting; draining \(active) sessions (up to \(self.configuration.shutdownTimeout))")
                 self.requestShutdown()
-            } else {
-                self.logger.warning("Received \(signalName(signal)) again: exiting at once")
-                exit(128 + signal)
+            case SIGQUIT:
+                stopAtOnce(signal)
+            case SIGUSR1:
+                log(self.metrics())
+            case SIGHUP:
+                self.logger.info("Received SIGHUP: there is no configuration to reload; still serving")
+            case SIGUSR2:
+                self.logger.info("Received SIGUSR2: reserved for the zero-downtime upgrade, which this build does not have; still serving")
+            default:
+                break
             }
         }
-        let watchers = [SIGINT, SIGTERM].map { SignalWatcher(loop: control, signal: $0, handler: onSignal) }
+        let watchers = Self.handledSignals.map { SignalWatcher(loop: control, signal: $0, handler: onSignal) }
         watchers.forEach { $0.start() }
-        // Watched now: let any signal held by holdShutdownSignals() through.
-        var held = sigset_t()
-        sigemptyset(&held)
-        sigaddset(&held, SIGINT)
-        sigaddset(&held, SIGTERM)
-        pthread_sigmask(SIG_UNBLOCK, &held, nil)
+        // Watched now: let any signal held by holdSignals() through.
+        unblockSignals(Self.handledSignals)
         finished.start()
         try start(whenFinished: finished.wakeup)
         control.run()
-        let totals = wait()
-        watchers.forEach { $0.stop() }
+        let totals = wait(timeout: status == 0 ? nil : .seconds(1))
+        // Keep the watchers (see above): only the wake-up goes.
         finished.stop()
-        return totals
+        keptSignalWatchers.withLock { $0 += watchers }
+        return DaemonExit(totals: totals, status: status)
     }
 }
 
-/// `SIGTERM`, `SIGINT`, or the number.
+/// Signal watchers kept until the process exits (see `runUntilSignalled`).
+private let keptSignalWatchers = Lock<[SignalWatcher]>([])
+
+/// `SIGTERM`, `SIGINT`, and so on, or the number.
 func signalName(_ signal: Int32) -> String {
     switch signal {
     case SIGINT: "SIGINT"
     case SIGTERM: "SIGTERM"
+    case SIGQUIT: "SIGQUIT"
+    case SIGHUP: "SIGHUP"
+    case SIGUSR1: "SIGUSR1"
+    case SIGUSR2: "SIGUSR2"
     default: "signal \(signal)"
     }
 }

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CLibEv
 import Reactor
 
 /// Fixed-size memory chunks for output queues, recycled through a free list.
@@ -88,30 +87,18 @@ enum Chunk {
 struct SpillDirectory: Sendable {
     let path: String
 
-    /// A new spill file, already unlinked: it disappears with its descriptor,
-    /// whatever way the process ends. `O_TMPFILE` where the file system has it,
-    /// otherwise `mkstemp` and an immediate `unlink`.
+    /// A new spill file, already unlinked: it disappears with its
+    /// descriptor, whatever way the process ends.
     func makeFile() -> Result<Int32, Errno> {
-        let fd = Glibc.open(path, SIXTEEN_O_TMPFILE | O_RDWR | O_CLOEXEC, 0o600)
-        if fd >= 0 { return .success(fd) }
-        let openError = Errno.current
-        guard openError.code == EOPNOTSUPP || openError.code == EISDIR || openError.code == EINVAL else {
-            return .failure(openError)
-        }
-        var template = Array((path + "/sixteen-spill-XXXXXX").utf8CString)
-        let named = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        if named < 0 { return .failure(.current) }
-        _ = fcntl(named, F_SETFD, FD_CLOEXEC)
-        _ = template.withUnsafeBufferPointer { unlink($0.baseAddress!) }
-        return .success(named)
+        UnnamedFile.create(in: path)
     }
 }
 
-/// Where the next octets to send live.
-enum OutputRegion {
-    case empty
-    case memory(UnsafeRawBufferPointer)
-    case file(fd: Int32, offset: Int64, count: Int)
+/// What an output queue holds.
+struct OutputAccounting {
+    var memoryOctets: Int
+    var spilledOctets: Int
+    var hasSpillFile: Bool
 }
 
 /// One connection's pending output, in order: memory chunks first, then a
@@ -139,6 +126,11 @@ struct OutputQueue {
     var isEmpty: Bool { pendingOctets == 0 }
     /// Whether a spill file is open.
     var hasSpillFile: Bool { spillFD >= 0 }
+
+    /// What the queue holds, for the gauges: compare before and after a change.
+    var accounting: OutputAccounting {
+        OutputAccounting(memoryOctets: memoryOctets, spilledOctets: spilledOctets, hasSpillFile: hasSpillFile)
+    }
 
     /// Appends `octets` after everything pending.
     mutating func append(

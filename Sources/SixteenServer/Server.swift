@@ -3,56 +3,54 @@ import Glibc
 #endif
 import Logging
 import Reactor
+import SixteenProtocol
 import Synchronization
 
 /// The `sixteen` daemon: N reactor threads, each with its own libev loop and
-/// its own `SO_REUSEPORT` listener on the same address.
+/// its own `SO_REUSEPORT` listener on the same address, and, if configured,
+/// an admin listener on a reactor thread of its own (so no admin client can
+/// slow the protocol down).
 ///
 /// `init` resolves and binds, so every address problem surfaces there, before
-/// any thread starts. `start()` runs the reactors; `requestShutdown()` (from
-/// any thread, or a signal through `runUntilSignalled`) drains them.
+/// any thread starts. `start()` runs the reactors; `requestShutdown()` drains
+/// them and `stopNow()` closes every session at once (from any thread).
 public final class Server: Sendable {
     public let configuration: ServerConfiguration
     /// The address the listeners are bound to, with the real port.
     public let address: SocketAddress
-    private let listenerFDs: [Int32]
+    /// The admin listener's address, with the real port; nil without one.
+    public let adminAddress: SocketAddress?
+    let served: ServedProtocol
     let logger: Logger
+    private let listenerFDs: [Int32]
+    private let adminFD: Int32
     private let state = Lock(RunState())
     private let finishedReactors = Atomic<Int>(0)
+    private let draining = Atomic<Bool>(false)
 
     private struct RunState {
         var reactors: [UncheckedReactor] = []
+        var admin: UncheckedReactor?
         var threads: [ReactorThread] = []
-        var finished: [ServerStats] = []
+        var adminThread: ReactorThread?
         var started = false
-        var joined = false
     }
 
     /// A reactor handed to its own thread; only that thread touches it,
-    /// except for `stopWakeup` and `counters`, which are thread-safe.
-    private struct UncheckedReactor: @unchecked Sendable {
-        let reactor: any ReactorHandle
+    /// except for its wake-ups and `metrics`, which are thread-safe.
+    struct UncheckedReactor: @unchecked Sendable {
+        let reactor: any ServingReactor
     }
 
-    /// Resolves the host and binds one listener per reactor.
+    /// Resolves the host, checks what the protocol can check once, and binds
+    /// one listener per reactor (and the admin listener).
     public init(configuration: ServerConfiguration, logger: Logger) throws(ServerError) {
         self.configuration = configuration
         self.logger = logger
-        let candidates: [SocketAddress]
-        do {
-            candidates = try SocketAddress.resolve(host: configuration.host, port: configuration.port, passive: true)
-        } catch {
-            throw .unresolvableHost(error)
-        }
-        if configuration.serverProtocol == .upper {
-            // Find out now, not at the first slow client, whether spilling works.
-            switch SpillDirectory(path: configuration.output.spillDirectory).makeFile() {
-            case .success(let fd): Socket.close(fd)
-            case .failure(let error): throw .unusableSpillDirectory(path: configuration.output.spillDirectory, error)
-            }
-        }
-        let requested = candidates[0]
-        let port = try Self.claimPort(requested, backlog: configuration.backlog)
+        served = configuration.served.served
+        let requested = try Self.resolve(configuration.host, configuration.port)
+        try served.prepare()
+        let port = try Self.claimPort(requested)
         let address = requested.withPort(port)
         var fds: [Int32] = []
         for _ in 0..<max(1, configuration.reactors) {
@@ -63,8 +61,35 @@ public final class Server: Sendable {
                 throw .cannotListen(address: address.description, error)
             }
         }
+        if let admin = configuration.admin {
+            do throws(ServerError) {
+                let adminRequested = try Self.resolve(admin.host, admin.port)
+                let fd: Int32
+                do {
+                    fd = try Socket.listen(on: adminRequested, reusePort: false, backlog: 128)
+                } catch {
+                    throw ServerError.cannotListen(address: adminRequested.description, error)
+                }
+                adminFD = fd
+                adminAddress = SocketAddress.local(of: fd) ?? adminRequested
+            } catch {
+                fds.forEach(Socket.close)
+                throw error
+            }
+        } else {
+            adminFD = -1
+            adminAddress = nil
+        }
         self.address = address
         listenerFDs = fds
+    }
+
+    private static func resolve(_ host: String, _ port: Int) throws(ServerError) -> SocketAddress {
+        do {
+            return try SocketAddress.resolve(host: host, port: port, passive: true)[0]
+        } catch {
+            throw .unresolvableHost(error)
+        }
     }
 
     /// Binds once without `SO_REUSEPORT` to learn the port (for `-p 0`) and to
@@ -72,7 +97,7 @@ public final class Server: Sendable {
     /// set `SO_REUSEPORT`, and the kernel would let them share a port with
     /// another process (of the same user) that does too: this probe turns
     /// that silent sharing into "address in use".
-    private static func claimPort(_ address: SocketAddress, backlog: Int32) throws(ServerError) -> Int {
+    private static func claimPort(_ address: SocketAddress) throws(ServerError) -> Int {
         let probe: Int32
         do {
             probe = try Socket.listen(on: address, reusePort: false, backlog: 1)
@@ -84,75 +109,129 @@ public final class Server: Sendable {
     }
 
     /// Starts the reactor threads. Sessions are served from here on.
-    /// `whenFinished` is woken each time a reactor has drained and stopped.
+    /// `whenFinished` is woken each time a protocol reactor has drained and stopped.
     public func start(whenFinished: AsyncWakeup? = nil) throws(ServerError) {
         // A write to a vanished peer must yield EPIPE, never kill the process.
         signal(SIGPIPE, SIG_IGN)
+        let settings = ReactorSettings(
+            acceptBatch: configuration.acceptBatch, shutdownTimeout: configuration.shutdownTimeout,
+            readBufferSize: configuration.readBufferSize, connectionCap: nil)
         try state.withLock { (state: inout RunState) throws(ServerError) in
             precondition(!state.started, "Server.start() called twice")
             state.started = true
             for (index, fd) in listenerFDs.enumerated() {
-                let reactor: any ReactorHandle
                 do throws(ReactorError) {
-                    switch configuration.serverProtocol {
-                    case .sixteen:
-                        reactor = try ServerReactor<SixteenGlue>(index: index, listenerFD: fd, configuration: configuration, logger: logger)
-                    case .upper:
-                        reactor = try ServerReactor<UpperGlue>(index: index, listenerFD: fd, configuration: configuration, logger: logger)
-                    }
+                    let reactor = try served.makeReactor(index, listenerFDs.count, fd, settings, logger)
+                    state.reactors.append(UncheckedReactor(reactor: reactor))
                 } catch {
                     // Reactors made so far own (and close) their listeners; close the rest.
                     listenerFDs[index...].forEach(Socket.close)
+                    if adminFD >= 0 { Socket.close(adminFD) }
                     throw .reactor(error)
                 }
-                state.reactors.append(UncheckedReactor(reactor: reactor))
             }
-            for (index, handle) in state.reactors.enumerated() {
+            if adminFD >= 0, let admin = configuration.admin {
+                let handler = AdminHandlerConfiguration(
+                    timeouts: AdminTimeouts(request: admin.requestTimeout, response: admin.requestTimeout),
+                    respond: { [weak self] route in self?.respond(to: route) ?? AdminResponse(.serviceUnavailable, "stopping\n") })
+                let adminSettings = ReactorSettings(
+                    acceptBatch: 16, shutdownTimeout: .zero, readBufferSize: 16 << 10, connectionCap: admin.maxConnections)
                 do throws(ReactorError) {
+                    let reactor = try ServerReactor<AdminHandler>(
+                        index: 0, reactorCount: 1, listenerFD: adminFD, configuration: handler,
+                        settings: adminSettings, logger: logger)
+                    state.admin = UncheckedReactor(reactor: reactor)
+                } catch {
+                    Socket.close(adminFD)
+                    throw .reactor(error)
+                }
+            }
+            do throws(ReactorError) {
+                for (index, handle) in state.reactors.enumerated() {
                     state.threads.append(try ReactorThread(name: "sixteen-r\(index)") { [self] in
-                        blockTerminationSignals()
+                        blockSignals(Self.handledSignals)
                         handle.reactor.run()
                         self.finishedReactors.add(1, ordering: .releasing)
                         whenFinished?.send()
                     })
-                } catch {
-                    throw .reactor(error)
                 }
+                if let admin = state.admin {
+                    state.adminThread = try ReactorThread(name: "sixteen-admin") {
+                        blockSignals(Self.handledSignals)
+                        admin.reactor.run()
+                    }
+                }
+            } catch {
+                throw .reactor(error)
             }
         }
     }
 
     /// Asks every reactor to stop accepting and drain. Safe from any thread,
-    /// idempotent, and returns at once; `wait()` returns once drained.
+    /// idempotent, and returns at once; `wait()` returns once drained. The
+    /// admin listener keeps answering (`/ready` says 503) until then.
     public func requestShutdown() {
-        let wakeups = state.withLock { $0.reactors.map(\.reactor.stopWakeup) }
+        draining.store(true, ordering: .relaxed)
+        let wakeups = state.withLock { $0.reactors.map(\.reactor.drainWakeup) }
         wakeups.forEach { $0.send() }
     }
 
-    /// Waits for every reactor to finish and returns the totals.
+    /// Closes every session at once (counted as aborted) and stops every
+    /// reactor. Safe from any thread; `wait()` returns soon after.
+    public func stopNow() {
+        draining.store(true, ordering: .relaxed)
+        let wakeups = state.withLock { $0.reactors.map(\.reactor.abortWakeup) }
+        wakeups.forEach { $0.send() }
+    }
+
+    /// Waits for every protocol reactor to finish (at most `timeout`, if
+    /// given), stops the admin listener, and returns the totals. With a
+    /// timeout, threads still running are left behind: only for an exit.
     @discardableResult
-    public func wait() -> ServerStats {
+    public func wait(timeout: Duration? = nil) -> MetricsSnapshot {
         let threads = state.withLock { $0.threads }
-        threads.forEach { $0.join() }
-        return stats
+        var allJoined = true
+        for thread in threads {
+            if let timeout { allJoined = thread.join(timeout: timeout) && allJoined } else { thread.join() }
+        }
+        let (admin, adminThread) = state.withLock { ($0.admin, $0.adminThread) }
+        admin?.reactor.abortWakeup.send()
+        if let adminThread {
+            if let timeout { _ = adminThread.join(timeout: timeout) } else { adminThread.join() }
+        }
+        if !allJoined { logger.error("a reactor did not stop within \(timeout ?? .zero); exiting without it") }
+        return metrics()
     }
 
-    /// The counts so far, summed over the reactors (each reactor's figures are
-    /// exact; the sum is a snapshot while the server runs).
-    public var stats: ServerStats {
-        state.withLock { $0.reactors.map { $0.reactor.counters.snapshot() } }.reduce(ServerStats(), +)
-    }
-
-    /// The counts so far, one entry per reactor (how evenly `SO_REUSEPORT` spreads the load).
-    public var statsPerReactor: [ServerStats] {
-        state.withLock { $0.reactors.map { $0.reactor.counters.snapshot() } }
-    }
-
-    /// Whether every reactor has drained and stopped.
+    /// Whether every protocol reactor has drained and stopped.
     public var isFinished: Bool {
         finishedReactors.load(ordering: .acquiring) == listenerFDs.count
     }
 
-    /// The number of reactors that will run.
+    /// Whether the server takes new connections now: started, not draining,
+    /// and every reactor accepting.
+    public var isAccepting: Bool {
+        guard !draining.load(ordering: .relaxed) else { return false }
+        let reactors = reactorMetrics
+        return !reactors.isEmpty && reactors.allSatisfy { $0.common.load(.accepting) == 1 }
+    }
+
+    /// Connections each reactor has accepted (how evenly `SO_REUSEPORT` spreads them).
+    public var acceptedPerReactor: [Int] {
+        reactorMetrics.map { $0.common.load(.accepted) }
+    }
+
+    /// The number of reactors that serve the protocol.
     public var reactorCount: Int { listenerFDs.count }
+
+    var reactorMetrics: [ReactorMetrics] {
+        state.withLock { $0.reactors.map(\.reactor.metrics) }
+    }
+
+    var adminMetrics: ReactorMetrics? {
+        state.withLock { $0.admin?.reactor.metrics }
+    }
+
+    /// The signals the daemon watches; reactor threads block them.
+    public static let handledSignals: [Int32] = [SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2]
 }

@@ -1,13 +1,6 @@
+import Logging
 import Reactor
 import SixteenProtocol
-
-/// Which protocol a server speaks.
-public enum ServerProtocol: String, Sendable, Equatable, CaseIterable {
-    /// Listing 3-1: 16 octets in, `Farewell, client` out.
-    case sixteen
-    /// Listing 3-2: every octet echoed uppercased, deadlock-proof.
-    case upper
-}
 
 /// Where `upper` sessions keep output their clients have not read yet.
 public struct OutputLimits: Sendable, Equatable {
@@ -26,22 +19,92 @@ public struct OutputLimits: Sendable, Equatable {
     }
 }
 
+/// Everything the `upper` protocol is configured with.
+public struct UpperConfiguration: Sendable, Equatable {
+    /// Per-session limits (idle timeout, max pending).
+    public var limits: UpperLimits
+    /// Where pending output waits: memory, then spill files.
+    public var output: OutputLimits
+
+    public init(limits: UpperLimits = UpperLimits(), output: OutputLimits = OutputLimits()) {
+        self.limits = limits
+        self.output = output
+    }
+}
+
+/// The protocol a server speaks, with what only that protocol is configured
+/// with. Each case is registered with its handler in `served`, below.
+public enum ProtocolConfiguration: Sendable, Equatable {
+    /// Listing 3-1: 16 octets in, `Farewell, client` out.
+    case sixteen(SixteenTimeouts)
+    /// Listing 3-2: every octet echoed uppercased, deadlock-proof.
+    case upper(UpperConfiguration)
+
+    /// The protocol's handler, type-erased. A new protocol is a session file,
+    /// a handler file, and a case here with its line below.
+    var served: ServedProtocol {
+        switch self {
+        case .sixteen(let timeouts): ServedProtocol(SixteenHandler.self, timeouts)
+        case .upper(let configuration): ServedProtocol(UpperHandler.self, configuration)
+        }
+    }
+
+    /// The protocol's name: the `protocol` label of its series.
+    public var name: String { served.name }
+}
+
+/// A protocol's handler, with its configuration, behind one concrete type:
+/// how the server checks it and builds a reactor for it.
+struct ServedProtocol: Sendable {
+    let name: String
+    /// The outcomes its sessions can end with, `aborted` included.
+    let outcomes: [SessionOutcome]
+    /// Its own series, in cell order.
+    let ownDeclarations: [SeriesDeclaration]
+    let prepare: @Sendable () throws(ServerError) -> Void
+    let makeReactor: @Sendable (_ index: Int, _ count: Int, _ listener: Int32, _ settings: ReactorSettings, _ logger: Logger)
+        throws(ReactorError) -> any ServingReactor
+
+    init<Handler: ProtocolHandler>(_ handler: Handler.Type, _ configuration: Handler.Configuration) {
+        name = Handler.name
+        outcomes = Handler.outcomes + [.aborted]
+        ownDeclarations = Handler.Count.allCases.map(\.declaration)
+        prepare = { () throws(ServerError) in try Handler.prepare(configuration) }
+        makeReactor = { index, count, listener, settings, logger throws(ReactorError) in
+            try ServerReactor<Handler>(
+                index: index, reactorCount: count, listenerFD: listener, configuration: configuration,
+                settings: settings, logger: logger)
+        }
+    }
+}
+
+/// Where the admin listener binds (`--admin HOST:PORT`).
+public struct AdminConfiguration: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+    /// How long one admin request may take, from accept to the last octet of the response.
+    public var requestTimeout: Duration
+    /// Admin connections open at once at most; the rest wait in the listen queue.
+    public var maxConnections: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 0, requestTimeout: Duration = .seconds(5), maxConnections: Int = 64) {
+        self.host = host
+        self.port = port
+        self.requestTimeout = requestTimeout
+        self.maxConnections = maxConnections
+    }
+}
+
 /// Everything `sixteen server` can be told.
 public struct ServerConfiguration: Sendable, Equatable {
-    /// The protocol every connection speaks.
-    public var serverProtocol: ServerProtocol
+    /// The protocol every connection speaks, and its own settings.
+    public var served: ProtocolConfiguration
     /// The interface to listen on: `""`, `0.0.0.0` or `::` for every one, or an address or name.
     public var host: String
     /// The TCP port; 0 takes a free one.
     public var port: Int
     /// Reactor threads, each with its own loop and `SO_REUSEPORT` listener.
     public var reactors: Int
-    /// Per-session deadlines of the `sixteen` protocol.
-    public var timeouts: SixteenTimeouts
-    /// Per-session limits of the `upper` protocol.
-    public var upper: UpperLimits
-    /// Pending output of the `upper` protocol: memory, then spill files.
-    public var output: OutputLimits
     /// How long in-flight sessions may take to finish after a shutdown request.
     public var shutdownTimeout: Duration
     /// Connections accepted per listener wake-up at most, so a flood of new
@@ -51,31 +114,29 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var backlog: Int32
     /// Octets read per read call.
     public var readBufferSize: Int
+    /// The admin listener (`/metrics`, `/healthz`, `/ready`); nil: none.
+    public var admin: AdminConfiguration?
 
     public init(
-        serverProtocol: ServerProtocol = .sixteen,
+        served: ProtocolConfiguration = .sixteen(SixteenTimeouts()),
         host: String = "127.0.0.1",
         port: Int = 1060,
         reactors: Int = onlineProcessorCount(),
-        timeouts: SixteenTimeouts = SixteenTimeouts(),
-        upper: UpperLimits = UpperLimits(),
-        output: OutputLimits = OutputLimits(),
         shutdownTimeout: Duration = .seconds(5),
         acceptBatch: Int = 64,
         backlog: Int32 = 4096,
-        readBufferSize: Int = 64 * 1024
+        readBufferSize: Int = 64 * 1024,
+        admin: AdminConfiguration? = nil
     ) {
-        self.serverProtocol = serverProtocol
+        self.served = served
         self.host = host
         self.port = port
         self.reactors = reactors
-        self.timeouts = timeouts
-        self.upper = upper
-        self.output = output
         self.shutdownTimeout = shutdownTimeout
         self.acceptBatch = acceptBatch
         self.backlog = backlog
         self.readBufferSize = readBufferSize
+        self.admin = admin
     }
 
     /// Whether `host` means every interface.
@@ -99,7 +160,7 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
             var line = "cannot listen on \(address): \(error.errno)"
             switch error.errno.code {
             case Errno.addressInUse.code:
-                line += " (another process is listening there; pick another port with -p)"
+                line += " (another process is listening there; pick another port)"
             case 13 /* EACCES */:
                 line += " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
             case 99 /* EADDRNOTAVAIL */:

@@ -5,210 +5,166 @@ import Logging
 import Reactor
 import SixteenProtocol
 
-/// A protocol's glue: how its sessions open, react to readiness and timers,
-/// and let go of their resources. The reactor does everything else.
-protocol ServedProtocol {
-    associatedtype Session
-    static func blankSession(_ configuration: ServerConfiguration) -> Session
-    static func opened(_ slot: Int, on reactor: ServerReactor<Self>, now: Instant)
-    /// The socket has input (or EOF, or an error) and the peer may still send.
-    static func readable(_ slot: Int, on reactor: ServerReactor<Self>)
-    /// The socket can take output again after a write would have blocked.
-    static func writable(_ slot: Int, on reactor: ServerReactor<Self>)
-    static func timerFired(_ slot: Int, on reactor: ServerReactor<Self>, now: Instant)
-    /// The slot is about to close: free whatever the session holds.
-    static func closing(_ entry: UnsafeMutablePointer<ConnectionSlot<Session>>, on reactor: ServerReactor<Self>)
+/// How a reactor runs, whatever its protocol.
+struct ReactorSettings: Sendable {
+    /// Connections accepted per listener wake-up at most.
+    var acceptBatch: Int
+    /// How long sessions in flight may take after a drain begins.
+    var shutdownTimeout: Duration
+    /// Octets read per read call.
+    var readBufferSize: Int
+    /// The most connections this reactor holds at once; at it, the reactor
+    /// stops accepting (the rest wait in the listen queue). nil: no cap.
+    var connectionCap: Int?
 }
 
 /// What the server sees of a reactor, whatever its protocol.
-protocol ReactorHandle: AnyObject {
-    var counters: ReactorCounters { get }
-    var stopWakeup: AsyncWakeup { get }
+protocol ServingReactor: AnyObject {
+    var metrics: ReactorMetrics { get }
+    /// Stop accepting and drain (safe from any thread).
+    var drainWakeup: AsyncWakeup { get }
+    /// Close every session now and stop (safe from any thread).
+    var abortWakeup: AsyncWakeup { get }
     func run()
 }
 
-/// One reactor thread of the server: its loop, its `SO_REUSEPORT` listener,
-/// its connection table, and the common glue (accepting, interest, timers,
-/// closing, draining). The protocol's own glue is `P` (`SixteenGlue`,
-/// `UpperGlue`). Everything here runs on the reactor's own thread, except
-/// `stopWakeup.send()` and reading `counters`.
-final class ServerReactor<P: ServedProtocol>: PooledWatcherOwner, ReactorHandle {
+/// One reactor thread of the server: its loop, its listener, its connection
+/// table, and every socket mechanic common to all protocols: accepting,
+/// reading, writing, interest, deadlines, closing, draining and the common
+/// counts. What a connection's octets mean is its `Handler`'s business; the
+/// handler answers each event with a `ConnectionStep`, which this class
+/// performs. Everything here runs on the reactor's own thread, except the
+/// two wake-ups and reading `metrics`.
+final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, ServingReactor {
+    typealias Entry = UnsafeMutablePointer<ConnectionSlot<Handler.Session>>
+
     let index: Int
     let loop: EventLoop
-    let counters = ReactorCounters()
-    let configuration: ServerConfiguration
+    let handler: Handler
+    let metrics: ReactorMetrics
+    let counts: Counts<ReactorCount>
+    let settings: ReactorSettings
     let logger: Logger
     let debugEnabled: Bool
-    let table: ConnectionTable<P.Session>
-    let readBuffer: UnsafeMutableRawBufferPointer
-    let reply: UnsafeRawBufferPointer
-    /// Memory for `upper` output; this reactor's share of the global budget.
-    let pool: ChunkPool
-    let spillDirectory: SpillDirectory
+    let table: ConnectionTable<Handler.Session>
+    let warnings: RateLimitedWarnings<ReactorWarning>
+    private let readBuffer: UnsafeMutableRawBufferPointer
+    private let sessionCells: CounterCells
+    private let sessionDuration: HistogramCells
+    private let iterationDuration: HistogramCells
     /// Every connection's deadline, and the one timer that serves them all.
-    let deadlines = DeadlineHeap()
+    private let deadlines = DeadlineHeap()
     private var deadlineTimer: TimerWatcher!
     /// Where `deadlineTimer` is set to fire, if it is running.
     private var deadlineTimerTarget: Int64?
-    /// Octets pending in this reactor's spill files (mirrored to a gauge).
-    var spilledOctets = 0
-    var spillFiles = 0
-    private let listenerFD: Int32
+    private var iterations: IterationWatcher!
+    private var heartbeatTimer: TimerWatcher!
+    /// The loop's time for this iteration, read once when it woke: every
+    /// event of the iteration sees the same `now` (libev's `ev_now` idea),
+    /// which spares a clock read per event.
+    private(set) var now = Instant.zero
 
-    private var listener: IOWatcher!
-    private var stopWatcher: AsyncWatcher!
-    private var acceptPause: TimerWatcher!
-    private var drainDeadline: TimerWatcher!
-    private var listenerOpen = true
-    private var draining = false
+    let listenerFD: Int32
+    var listener: IOWatcher!
+    var listenerOpen = true
+    var acceptPause: TimerWatcher!
+    /// Whether accepting stopped because the reactor holds its cap.
+    var pausedAtCap = false
     /// A descriptor held in reserve, closed to accept-and-shed when the
     /// process runs out (libev's manual: "accepting when you can't").
-    private var spareFD: Int32 = -1
-    private var lastWarning: Int64?
+    var spareFD: Int32 = -1
+    private var drainWatcher: AsyncWatcher!
+    private var abortWatcher: AsyncWatcher!
+    private var drainDeadline: TimerWatcher!
+    private(set) var draining = false
 
-    /// Wakes the reactor to stop accepting and drain; safe from any thread.
-    var stopWakeup: AsyncWakeup { stopWatcher.wakeup }
+    var drainWakeup: AsyncWakeup { drainWatcher.wakeup }
+    var abortWakeup: AsyncWakeup { abortWatcher.wakeup }
 
-    init(index: Int, listenerFD: Int32, configuration: ServerConfiguration, logger: Logger) throws(ReactorError) {
+    init(
+        index: Int, reactorCount: Int, listenerFD: Int32, configuration: Handler.Configuration,
+        settings: ReactorSettings, logger: Logger
+    ) throws(ReactorError) {
         self.index = index
         self.listenerFD = listenerFD
-        self.configuration = configuration
+        self.settings = settings
         self.logger = logger
         debugEnabled = logger.logLevel <= .debug
         loop = try EventLoop()
-        table = ConnectionTable(blank: P.blankSession(configuration))
-        readBuffer = .allocate(byteCount: configuration.readBufferSize, alignment: 16)
-        let replyCopy = UnsafeMutableRawBufferPointer.allocate(byteCount: sixteenReply.count, alignment: 1)
-        replyCopy.copyBytes(from: sixteenReply)
-        reply = UnsafeRawBufferPointer(replyCopy)
-        pool = ChunkPool(budgetBytes: configuration.output.memoryBudget / max(1, configuration.reactors))
-        spillDirectory = SpillDirectory(path: configuration.output.spillDirectory)
+        metrics = ReactorMetrics(
+            index: index, protocolName: Handler.name, outcomes: Handler.outcomes, own: Handler.Count.self,
+            now: MonotonicClock.nanoseconds())
+        counts = metrics.common
+        sessionCells = metrics.sessions
+        sessionDuration = metrics.sessionDuration
+        iterationDuration = metrics.loopIteration
+        warnings = RateLimitedWarnings(logger: logger)
+        handler = Handler(configuration, context: HandlerContext(
+            reactorIndex: index, reactorCount: reactorCount, logger: logger, debugEnabled: debugEnabled,
+            counts: Counts(cells: metrics.own)))
+        table = ConnectionTable(blank: handler.blankSession)
+        readBuffer = .allocate(byteCount: settings.readBufferSize, alignment: 16)
         spareFD = Self.openSpare()
 
         loop.pooledWatcherOwner = self
-        listener = IOWatcher(loop: loop, fd: listenerFD, events: .readable) { [unowned self] _ in
-            self.acceptBatch()
-        }
-        stopWatcher = AsyncWatcher(loop: loop) { [unowned self] in self.beginDrain() }
+        listener = IOWatcher(loop: loop, fd: listenerFD, events: .readable) { [unowned self] _ in self.acceptBatch() }
         acceptPause = TimerWatcher(loop: loop) { [unowned self] in self.resumeAccepting() }
+        drainWatcher = AsyncWatcher(loop: loop) { [unowned self] in self.beginDrain() }
+        abortWatcher = AsyncWatcher(loop: loop) { [unowned self] in self.abortNow() }
         drainDeadline = TimerWatcher(loop: loop) { [unowned self] in self.abortRemaining() }
         deadlineTimer = TimerWatcher(loop: loop) { [unowned self] in self.deadlinesPassed() }
+        heartbeatTimer = TimerWatcher(loop: loop) { [unowned self] in self.heartbeat() }
+        iterations = IterationWatcher(loop: loop, began: { [unowned self] in
+            self.now = Instant(nanoseconds: MonotonicClock.nanoseconds())
+        }, ended: { [unowned self] in
+            self.iterationEnded()
+        })
         listener.start()
-        stopWatcher.start()
+        drainWatcher.start()
+        abortWatcher.start()
+        heartbeatTimer.start(after: 1, repeat: 1)
+        iterations.start()
+        counts.set(.accepting, 1)
     }
 
     deinit {
         readBuffer.deallocate()
-        reply.deallocate()
         if spareFD >= 0 { Socket.close(spareFD) }
         if listenerOpen { Socket.close(listenerFD) }
     }
 
-    /// Runs the loop until drained after a stop request.
+    /// Runs the loop until it has drained after a stop request.
     func run() {
         loop.run()
-    }
-
-    // MARK: Accepting
-
-    private func acceptBatch() {
-        for _ in 0..<configuration.acceptBatch {
-            switch Socket.accept(listenerFD) {
-            case .accepted(let fd):
-                open(fd)
-            case .wouldBlock:
-                return
-            case .retry:
-                continue
-            case .outOfResources(let error):
-                shedForDescriptors(error)
-                return
-            case .failed(let error):
-                counters.add(counters.acceptFailures)
-                warnRateLimited("accept failed on reactor \(index): \(error); pausing accepts for 100 ms")
-                pauseAccepting()
-                return
-            }
-        }
-    }
-
-    /// Out of descriptors: the pending connection stays in the backlog and
-    /// the listener stays readable, so doing nothing would spin at 100% CPU.
-    /// Free the spare descriptor, accept and close what waits (the clients
-    /// see the connection end at once), and take the spare back. When that
-    /// sheds nothing (no spare, another thread took the freed descriptor, or
-    /// the kernel is out of memory rather than descriptors), stop watching the
-    /// listener for a moment instead.
-    private func shedForDescriptors(_ error: Errno) {
-        let outOfDescriptors = error.code == EMFILE || error.code == ENFILE
-        if outOfDescriptors {
-            warnRateLimited("out of descriptors (\(error)) on reactor \(index): shedding new connections; raise the limit (ulimit -n)")
-        } else {
-            warnRateLimited("cannot accept on reactor \(index): \(error); pausing accepts for 100 ms")
-        }
-        guard outOfDescriptors, spareFD >= 0 else {
-            pauseAccepting()
-            return
-        }
-        Socket.close(spareFD)
-        spareFD = -1
-        var shed = 0
-        for _ in 0..<configuration.acceptBatch {
-            guard case .accepted(let fd) = Socket.accept(listenerFD) else { break }
-            Socket.abort(fd)
-            shed += 1
-        }
-        counters.add(counters.shedForDescriptors, shed)
-        spareFD = Self.openSpare()
-        if spareFD < 0 || shed == 0 { pauseAccepting() }
-    }
-
-    private func pauseAccepting() {
-        listener.stop()
-        acceptPause.start(after: 0.1)
-    }
-
-    private func resumeAccepting() {
-        if spareFD < 0 { spareFD = Self.openSpare() }
-        if listenerOpen { listener.start() }
-    }
-
-    private static func openSpare() -> Int32 {
-        Glibc.open("/dev/null", O_RDONLY | O_CLOEXEC)
-    }
-
-    /// Logs a warning at most once a second per reactor.
-    func warnRateLimited(_ message: @autoclosure () -> String, level: Logger.Level = .warning) {
-        let now = MonotonicClock.nanoseconds()
-        if let last = lastWarning, now - last < 1_000_000_000 { return }
-        lastWarning = now
-        logger.log(level: level, "\(message())")
+        metrics.stopped.store(true, ordering: .relaxed)
     }
 
     // MARK: Connections
 
-    private func open(_ fd: Int32) {
+    func open(_ fd: Int32) {
         let slot = table.acquire()
         let entry = table[slot]
         entry.pointee.fd = fd
         entry.pointee.inputOpen = true
+        entry.pointee.writeBlocked = false
         entry.pointee.armedDeadline = .zero
-        table.io(entry).watch(fd: fd, events: .readable, on: loop)
-        counters.add(counters.accepted)
-        counters.add(counters.active)
-        if debugEnabled { logAccepted(fd) }
-        P.opened(slot, on: self, now: now)
+        entry.pointee.acceptedAt = now
+        counts.add(.accepted)
+        counts.add(.active)
+        if debugEnabled { logAccepted(ConnectionInfo(fd: fd)) }
+        perform(handler.opened(&entry.pointee.session, now: now), slot, entry)
     }
 
     /// Input first: a read may end the session, and then writability is moot.
     func ioReady(slot: Int, events: IOEvents) {
         let entry = table[slot]
         if entry.pointee.inputOpen, events.contains(.readable) || events.contains(.error) {
-            P.readable(slot, on: self)
+            readOnce(slot, entry)
             guard entry.pointee.fd >= 0 else { return }
         }
-        if events.contains(.writable) {
-            P.writable(slot, on: self)
+        if events.contains(.writable), entry.pointee.writeBlocked {
+            entry.pointee.writeBlocked = false
+            perform(handler.writable(&entry.pointee.session, now: now), slot, entry)
         }
     }
 
@@ -216,16 +172,134 @@ final class ServerReactor<P: ServedProtocol>: PooledWatcherOwner, ReactorHandle 
         preconditionFailure("server connections have no timers of their own; see DeadlineHeap")
     }
 
+    /// One read per readiness event: level-triggered epoll reports the
+    /// socket again if more is waiting, after every other ready connection
+    /// had its turn.
+    private func readOnce(_ slot: Int, _ entry: Entry) {
+        let step: ConnectionStep
+        switch Socket.read(entry.pointee.fd, into: readBuffer) {
+        case .read(let count):
+            counts.add(.octetsReceived, count)
+            step = handler.received(&entry.pointee.session, UnsafeMutableRawBufferPointer(rebasing: readBuffer[..<count]), now: now)
+        case .endOfInput:
+            entry.pointee.inputOpen = false
+            step = handler.inputEnded(&entry.pointee.session, now: now)
+        case .wouldBlock:
+            return
+        case .failed:
+            step = handler.failed(&entry.pointee.session)
+        }
+        perform(step, slot, entry)
+    }
+
+    /// Carries out `step`, and the steps that follow from it at once.
+    private func perform(_ first: ConnectionStep, _ slot: Int, _ entry: Entry) {
+        var step = first
+        while true {
+            switch step {
+            case .wait:
+                updateInterest(entry)
+                return
+            case .setDeadline(let deadline):
+                arm(slot, entry, deadline)
+                updateInterest(entry)
+                return
+            case .send(let deadline):
+                if let deadline { arm(slot, entry, deadline) }
+                if entry.pointee.writeBlocked {
+                    updateInterest(entry)
+                    return
+                }
+                step = writeOnce(entry)
+            case .shutDownWrite(let deadline):
+                if Socket.shutdownWrite(entry.pointee.fd) != nil {
+                    step = handler.failed(&entry.pointee.session)
+                    continue
+                }
+                arm(slot, entry, deadline)
+                updateInterest(entry)
+                return
+            case .close(let outcome):
+                finish(slot, entry, outcome)
+                return
+            }
+        }
+    }
+
+    /// The most one `sendfile` call is asked for, so one connection's spill
+    /// cannot hold the loop for long.
+    private static var sendFileSlice: Int { 1 << 20 }
+
+    /// One write of what the handler offers; the handler's next step.
+    private func writeOnce(_ entry: Entry) -> ConnectionStep {
+        let fd = entry.pointee.fd
+        let result: WriteOutcome
+        switch handler.output(&entry.pointee.session) {
+        case .empty:
+            return .wait
+        case .memory(let octets):
+            result = Socket.send(fd, octets)
+        case .file(let file, let offset, let count):
+            result = Socket.sendFile(fd, from: file, offset: offset, count: min(count, Self.sendFileSlice))
+        }
+        switch result {
+        case .wrote(let count):
+            counts.add(.octetsSent, count)
+            return handler.wrote(&entry.pointee.session, count, now: now)
+        case .wouldBlock:
+            entry.pointee.writeBlocked = true
+            return handler.sendBlocked(&entry.pointee.session)
+        case .failed:
+            return handler.failed(&entry.pointee.session)
+        }
+    }
+
+    /// Watches for input while the peer may send, and for writability while
+    /// output waits for it. (Unchanged interest costs no system call.)
+    @inline(__always)
+    private func updateInterest(_ entry: Entry) {
+        var events: IOEvents = entry.pointee.inputOpen ? .readable : .none
+        if entry.pointee.writeBlocked { events.insert(.writable) }
+        table.io(entry).watch(fd: entry.pointee.fd, events: events, on: loop)
+    }
+
+    /// Counts the session's end, lets the handler free what it holds, and closes.
+    private func finish(_ slot: Int, _ entry: Entry, _ outcome: SessionOutcome) {
+        handler.closing(&entry.pointee.session, outcome, ConnectionInfo(fd: entry.pointee.fd), now: now)
+        sessionCells.add(Int(outcome.rawValue))
+        sessionDuration.record(now.nanoseconds - entry.pointee.acceptedAt.nanoseconds)
+        table.io(entry).stop(on: loop)
+        if entry.pointee.armedDeadline != .zero {
+            deadlines.cancel(slot)
+            entry.pointee.armedDeadline = .zero
+        }
+        Socket.close(entry.pointee.fd)
+        table.release(slot)
+        counts.add(.active, -1)
+        if pausedAtCap { resumeBelowCap() }
+        if draining && table.activeCount == 0 { endDrain() }
+    }
+
+    // MARK: Deadlines
+
+    /// Sets the slot's deadline, unless it is set there already.
+    private func arm(_ slot: Int, _ entry: Entry, _ deadline: Instant) {
+        guard entry.pointee.armedDeadline != deadline else { return }
+        entry.pointee.armedDeadline = deadline
+        deadlines.schedule(slot, at: deadline.nanoseconds)
+        if let target = deadlineTimerTarget, target <= deadline.nanoseconds { return }
+        setDeadlineTimer()
+    }
+
     /// The earliest deadline has come: each slot whose deadline has passed
     /// hears it (and may set a new one); then the timer is set for the next.
     private func deadlinesPassed() {
         deadlineTimerTarget = nil
-        let time = now
-        while let slot = deadlines.popExpired(now: time.nanoseconds) {
+        while let slot = deadlines.popExpired(now: now.nanoseconds) {
             let entry = table[slot]
             entry.pointee.armedDeadline = .zero
             guard entry.pointee.fd >= 0 else { continue }
-            P.timerFired(slot, on: self, now: time)
+            perform(handler.deadlinePassed(&entry.pointee.session, now: now), slot, entry)
         }
         setDeadlineTimer()
     }
@@ -244,88 +318,68 @@ final class ServerReactor<P: ServedProtocol>: PooledWatcherOwner, ReactorHandle 
         deadlineTimer.start(after: now.seconds(until: Instant(nanoseconds: earliest)))
     }
 
-    /// Watches for readability while the peer may send, and for writability when asked.
-    func updateInterest(_ entry: UnsafeMutablePointer<ConnectionSlot<P.Session>>, writing: Bool) {
-        var events: IOEvents = entry.pointee.inputOpen ? .readable : .none
-        if writing { events.insert(.writable) }
-        table.io(entry).watch(fd: entry.pointee.fd, events: events, on: loop)
+    // MARK: The loop's own pulse
+
+    private func iterationEnded() {
+        let end = MonotonicClock.nanoseconds()
+        if now != .zero { iterationDuration.record(end - now.nanoseconds) }
+        metrics.lastIterationEnd.store(end, ordering: .relaxed)
     }
 
-    /// Whether the slot waits for writability now.
-    func isWaitingToWrite(_ entry: UnsafeMutablePointer<ConnectionSlot<P.Session>>) -> Bool {
-        table.io(entry).events.contains(.writable)
+    /// Once a second, whatever else happens: the loop turns (so a health
+    /// check can tell a stalled loop from an idle one), and rate-limited
+    /// warnings say what they held back.
+    private func heartbeat() {
+        warnings.tick(now: now.nanoseconds)
+        handler.heartbeat(now: now.nanoseconds)
     }
 
-    /// Sets the slot's deadline, unless it is set there already.
-    func arm(_ slot: Int, _ deadline: Instant) {
-        let entry = table[slot]
-        guard entry.pointee.armedDeadline != deadline else { return }
-        entry.pointee.armedDeadline = deadline
-        deadlines.schedule(slot, at: deadline.nanoseconds)
-        if let target = deadlineTimerTarget, target <= deadline.nanoseconds { return }
-        setDeadlineTimer()
-    }
-
-    /// Stops the slot's watchers, frees what its session holds, closes its socket, frees the slot.
-    func close(_ slot: Int) {
-        let entry = table[slot]
-        table.io(entry).stop(on: loop)
-        if entry.pointee.armedDeadline != .zero {
-            deadlines.cancel(slot)
-            entry.pointee.armedDeadline = .zero
-        }
-        P.closing(entry, on: self)
-        Socket.close(entry.pointee.fd)
-        table.release(slot)
-        counters.add(counters.active, -1)
-        if draining && table.activeCount == 0 { endDrain() }
-    }
-
-    @inline(__always)
-    var now: Instant { Instant(nanoseconds: MonotonicClock.nanoseconds()) }
-
-    // MARK: Shutdown
+    // MARK: Stopping
 
     /// Stops accepting; sessions in flight get `shutdownTimeout` to finish.
     private func beginDrain() {
         guard !draining else { return }
         draining = true
-        listener.stop()
-        acceptPause.stop()
-        Socket.close(listenerFD)
-        listenerOpen = false
+        closeListener()
         if table.activeCount == 0 {
             endDrain()
         } else {
-            drainDeadline.start(after: Double(configuration.shutdownTimeout.nanoseconds) / 1e9)
+            drainDeadline.start(after: Double(settings.shutdownTimeout.nanoseconds) / 1e9)
         }
+    }
+
+    /// Closes every session at once and stops.
+    private func abortNow() {
+        draining = true
+        closeListener()
+        abortRemaining()
     }
 
     private func abortRemaining() {
         table.forEachActive { slot in
-            counters.add(counters.abortedAtShutdown)
-            if debugEnabled { logger.debug("Session \(describePeer(table[slot].pointee.fd)) aborted at shutdown") }
-            close(slot)
+            let entry = table[slot]
+            if debugEnabled { logger.debug("Session \(ConnectionInfo(fd: entry.pointee.fd).peer) aborted at shutdown") }
+            finish(slot, entry, .aborted)
         }
         endDrain()
     }
 
     private func endDrain() {
         drainDeadline.stop()
-        stopWatcher.stop()
+        drainWatcher.stop()
+        abortWatcher.stop()
+        heartbeatTimer.stop()
+        iterations.stop()
+        let time = MonotonicClock.nanoseconds()
+        warnings.flush(now: time)
+        handler.stopping(now: time)
         loop.breakAll()
     }
 
-    // MARK: Debug lines (never at the default level)
-
-    func describePeer(_ fd: Int32) -> String {
-        SocketAddress.peer(of: fd)?.pythonDescription ?? "(unknown peer)"
-    }
-
-    private func logAccepted(_ fd: Int32) {
-        let peer = describePeer(fd)
+    private func logAccepted(_ connection: ConnectionInfo) {
+        let peer = connection.peer
         logger.debug("We have accepted a connection from \(peer)")
-        logger.debug("Socket name: \(SocketAddress.local(of: fd)?.pythonDescription ?? "?")")
+        logger.debug("Socket name: \(connection.local)")
         logger.debug("Socket peer: \(peer)")
     }
 }

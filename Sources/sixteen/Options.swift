@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import SixteenServer
 
 /// A duration given in (possibly fractional) seconds on the command line.
 struct Seconds: ExpressibleByArgument, CustomStringConvertible {
@@ -22,17 +23,35 @@ struct Seconds: ExpressibleByArgument, CustomStringConvertible {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension LogFormat: ExpressibleByArgument {}
 
-/// Sends swift-log's output to stderr, at `level`.
-func makeLogger(level: Logger.Level) -> Logger {
+/// Sends swift-log's output to stderr, at `level`, as text or JSON lines.
+func makeLogger(level: Logger.Level, format: LogFormat = .text) -> Logger {
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
+        SixteenLogHandler(label: label, level: level, format: format)
     }
     var logger = Logger(label: "sixteen")
     logger.logLevel = level
     return logger
+}
+
+/// `HOST:PORT`, as `--admin` and `sixteen stats` take it: an IPv4 address or
+/// a name, or an IPv6 address in brackets (`[::1]:9100`).
+struct HostAndPort: ExpressibleByArgument, CustomStringConvertible {
+    let host: String
+    let port: Int
+
+    init?(argument: String) {
+        guard let colon = argument.lastIndex(of: ":"), let port = Int(argument[argument.index(after: colon)...]),
+              (0...65535).contains(port) else { return nil }
+        var host = String(argument[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, !host.contains(" ") else { return nil }
+        self.host = host
+        self.port = port
+    }
+
+    var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
 
 /// Checks a port number given with `-p`.

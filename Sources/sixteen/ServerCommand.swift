@@ -7,6 +7,10 @@ import SixteenServer
 import Glibc
 #endif
 
+enum ServerProtocolName: String, ExpressibleByArgument, CaseIterable {
+    case sixteen, upper
+}
+
 struct ServerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "server",
@@ -14,12 +18,14 @@ struct ServerCommand: ParsableCommand {
         discussion: """
             With --protocol upper the server always drains reads: output a client has not read yet is kept \
             in memory up to --high-water-mark per connection (and --memory-budget in all), then spilled to an \
-            unnamed file in --spill-dir, and a client past --max-pending is closed.
+            unnamed file in --spill-dir, and a client past --max-pending is closed. With --admin, an HTTP \
+            listener serves /metrics (Prometheus), /healthz and /ready. Signals: SIGINT or SIGTERM drains, \
+            a second one or SIGQUIT stops at once, SIGUSR1 logs every counter, SIGHUP and SIGUSR2 are reserved.
             """
     )
 
     @Option(name: .customLong("protocol"), help: "The protocol: sixteen or upper.")
-    var serverProtocol: ServerProtocol = .sixteen
+    var serverProtocol: ServerProtocolName = .sixteen
 
     @Argument(help: ArgumentHelp(
         "The interface to listen on: \"\" (or 0.0.0.0, or ::) for every interface, or an address or name.",
@@ -59,8 +65,14 @@ struct ServerCommand: ParsableCommand {
     @Option(help: "Connections accepted per listener wake-up at most.")
     var acceptBatch: Int = 64
 
+    @Option(help: ArgumentHelp("Serve /metrics, /healthz and /ready over HTTP on HOST:PORT (port 0 takes a free one; the log says which). Off by default.", valueName: "host:port"))
+    var admin: HostAndPort?
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. At debug, each session logs the book's lines.")
     var logLevel: Logger.Level = .info
+
+    @Option(help: "Log format: text, or json (one object per line, for journald and log shippers).")
+    var logFormat: LogFormat = .text
 
     func validate() throws {
         try validatePort(port)
@@ -69,20 +81,29 @@ struct ServerCommand: ParsableCommand {
         guard maxPending.value > 0 else { throw ValidationError("--max-pending must be positive") }
     }
 
+    var served: ProtocolConfiguration {
+        switch serverProtocol {
+        case .sixteen:
+            return .sixteen(SixteenTimeouts(request: requestTimeout.duration, linger: lingerTimeout.duration))
+        case .upper:
+            return .upper(UpperConfiguration(
+                limits: UpperLimits(idle: idleTimeout.duration, maxPending: maxPending.value),
+                output: OutputLimits(
+                    highWaterMark: highWaterMark.value, memoryBudget: memoryBudget.value,
+                    spillDirectory: spillDir ?? defaultSpillDirectory())))
+        }
+    }
+
     func run() throws {
-        let logger = makeLogger(level: logLevel)
+        let logger = makeLogger(level: logLevel, format: logFormat)
         let configuration = ServerConfiguration(
-            serverProtocol: serverProtocol,
+            served: served,
             host: host,
             port: port,
             reactors: reactors,
-            timeouts: SixteenTimeouts(request: requestTimeout.duration, linger: lingerTimeout.duration),
-            upper: UpperLimits(idle: idleTimeout.duration, maxPending: maxPending.value),
-            output: OutputLimits(
-                highWaterMark: highWaterMark.value, memoryBudget: memoryBudget.value,
-                spillDirectory: spillDir ?? defaultSpillDirectory()),
             shutdownTimeout: shutdownTimeout.duration,
-            acceptBatch: acceptBatch
+            acceptBatch: acceptBatch,
+            admin: admin.map { AdminConfiguration(host: $0.host, port: $0.port) }
         )
         let server: Server
         do {
@@ -90,29 +111,45 @@ struct ServerCommand: ParsableCommand {
         } catch {
             throw CommandFailure(message: error.description)
         }
-        Server.holdShutdownSignals()
+        Server.holdSignals()
         print("Listening at \(server.address.pythonDescription)")
         fflush(nil)
         if configuration.listensEverywhere {
             logger.warning("Listening on every interface (\(server.address)): other machines can connect")
         }
-        switch serverProtocol {
+        switch configuration.served {
         case .sixteen:
             logger.info("Listening at \(server.address) with \(server.reactorCount) reactors, protocol sixteen; request timeout \(requestTimeout)s, linger \(lingerTimeout)s")
-        case .upper:
-            logger.info("Listening at \(server.address) with \(server.reactorCount) reactors, protocol upper; idle timeout \(idleTimeout)s, max pending \(maxPending), memory \(highWaterMark) per connection and \(memoryBudget) in all, spilling to \(configuration.output.spillDirectory)")
+        case .upper(let upper):
+            logger.info("Listening at \(server.address) with \(server.reactorCount) reactors, protocol upper; idle timeout \(idleTimeout)s, max pending \(maxPending), memory \(highWaterMark) per connection and \(memoryBudget) in all, spilling to \(upper.output.spillDirectory)")
         }
-        let totals: ServerStats
+        if let adminAddress = server.adminAddress {
+            logger.info("Admin listener at \(adminAddress): /metrics, /healthz, /ready")
+        }
+        let exit: DaemonExit
         do {
-            totals = try server.runUntilSignalled()
+            exit = try server.runUntilSignalled { snapshot in
+                logger.info("Counters:", metadata: totalsMetadata(snapshot))
+            }
         } catch {
             throw CommandFailure(message: error.description)
         }
-        logger.info("Stopped. Totals: \(totals.summary(for: serverProtocol))")
+        // Whatever --log-level says: the totals are what an operator reads last.
+        SixteenLogHandler.emit(
+            level: .info, label: logger.label, message: "Stopped. Totals:", metadata: totalsMetadata(exit.totals), format: logFormat)
+        if exit.status != 0 {
+            fflush(nil)
+            Glibc.exit(exit.status)
+        }
     }
 }
 
-extension ServerProtocol: ExpressibleByArgument {}
+/// The totals as log metadata: one field per counter and gauge.
+func totalsMetadata(_ snapshot: MetricsSnapshot) -> Logger.Metadata {
+    var metadata: Logger.Metadata = [:]
+    for (key, value) in snapshot.totals { metadata[key] = .stringConvertible(value) }
+    return metadata
+}
 
 /// `$TMPDIR` if set, else `/tmp`.
 func defaultSpillDirectory() -> String {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SixteenServer
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,7 +9,7 @@ struct Sixteen: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sixteen",
         abstract: "An event-driven, nonblocking TCP server (and its clients) for the protocols of Foundations of Python Network Programming, chapter 3.",
-        version: "0.1.0",
+        version: BuildInfo.version,
         subcommands: [ServerCommand.self, ClientCommand.self, StreamCommand.self, LoadCommand.self]
     )
 }

@@ -46,7 +46,14 @@ final class EndToEndTests: XCTestCase {
         let (status, stderr) = stop(server)
         XCTAssertEqual(status, 0)
         XCTAssertTrue(stderr.contains("Received SIGTERM"), stderr)
-        XCTAssertTrue(stderr.contains("Totals: accepted 1, replied 1, short 0, reset 0, timed out 0"), stderr)
+        let totals = try XCTUnwrap(exitTotals(in: stderr), stderr)
+        XCTAssertEqual(totals["connections_accepted"], 1, stderr)
+        XCTAssertEqual(totals["sessions_replied"], 1, stderr)
+        for outcome in ["short", "reset", "request_timeout", "reply_timeout", "aborted"] {
+            XCTAssertEqual(totals["sessions_\(outcome)"], 0, stderr)
+        }
+        XCTAssertEqual(totals["octets_received"], 16, stderr)
+        XCTAssertEqual(totals["octets_sent"], 16, stderr)
     }
 
     func testEmptyHostListensOnEveryInterface() throws {
@@ -268,7 +275,7 @@ final class EndToEndTests: XCTestCase {
         XCTAssertTrue(stderr.contains("out of descriptors (Too many open files)"), stderr)
         let warnings = stderr.split(separator: "\n").filter { $0.contains("out of descriptors") }.count
         XCTAssertLessThanOrEqual(warnings, 3, "the warning must be rate-limited:\n\(stderr)")
-        let shed = try XCTUnwrap(total("shed for descriptors", in: stderr), stderr)
+        let shed = try XCTUnwrap(total("accept_shed", in: stderr), stderr)
         XCTAssertGreaterThanOrEqual(shed, 20, stderr)
     }
 
@@ -306,7 +313,8 @@ final class EndToEndTests: XCTestCase {
         }
         let (status, stderr) = stop(server)
         XCTAssertEqual(status, 0)
-        XCTAssertTrue(stderr.contains("Totals: accepted 3, replied 3,"), stderr)
+        XCTAssertEqual(total("connections_accepted", in: stderr), 3, stderr)
+        XCTAssertEqual(total("sessions_replied", in: stderr), 3, stderr)
     }
 
     func testSixteenClientAgainstBookServer() throws {
@@ -328,9 +336,7 @@ final class EndToEndTests: XCTestCase {
 
     /// The number after `name` on the server's `Totals:` line.
     private func total(_ name: String, in stderr: String) -> Int? {
-        guard let line = stderr.split(separator: "\n").last(where: { $0.contains("Totals:") }),
-              let range = line.range(of: name + " ") else { return nil }
-        return Int(line[range.upperBound...].prefix { $0.isNumber })
+        exitTotals(in: stderr)?[name]
     }
 
     private func loopback(port: Int) -> sockaddr_in {

@@ -80,12 +80,12 @@ final class PooledWatcherTests: XCTestCase {
         let recorder = Recorder()
         recorder.loop = loop
         loop.pooledWatcherOwner = recorder
-        let ios = UnsafeMutablePointer<ev_io>.allocate(capacity: 3)
-        let timers = UnsafeMutablePointer<ev_timer>.allocate(capacity: 3)
+        let ios = UnsafeMutablePointer<PooledIOStorage>.allocate(capacity: 3)
+        let timers = UnsafeMutablePointer<PooledTimerStorage>.allocate(capacity: 3)
         defer { ios.deallocate(); timers.deallocate() }
         for slot in 0..<3 {
-            (ios + slot).initialize(to: ev_io())
-            (timers + slot).initialize(to: ev_timer())
+            (ios + slot).initialize(to: PooledIOStorage())
+            (timers + slot).initialize(to: PooledTimerStorage())
             PooledIO(ios + slot).prepare(slot: slot)
             PooledTimer(timers + slot).prepare(slot: slot)
         }

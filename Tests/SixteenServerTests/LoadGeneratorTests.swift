@@ -66,7 +66,7 @@ final class LoadGeneratorTests: ServerTestCase {
         let server = try startServer()
         let heldAtOnce = Lock(false)
         let watcher = try ReactorThread(name: "watch") {
-            let held = eventually(within: .seconds(5)) { server.stats.active == 200 && server.stats.ended == 0 }
+            let held = eventually(within: .seconds(5)) { server.metrics().active == 200 && server.metrics().ended == 0 }
             heldAtOnce.withLock { $0 = held }
         }
         let report = try load(server, .idle, connections: 200, duration: .milliseconds(700))

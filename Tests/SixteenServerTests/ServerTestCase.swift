@@ -19,8 +19,8 @@ class ServerTestCase: XCTestCase {
         var logger = Logger(label: "test")
         logger.logLevel = .error
         let configuration = ServerConfiguration(
+            served: .sixteen(SixteenTimeouts(request: request, linger: linger)),
             host: "127.0.0.1", port: 0, reactors: reactors,
-            timeouts: SixteenTimeouts(request: request, linger: linger),
             shutdownTimeout: shutdown
         )
         let server = try Server(configuration: configuration, logger: logger)
@@ -41,9 +41,10 @@ class ServerTestCase: XCTestCase {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let configuration = ServerConfiguration(
-            serverProtocol: .upper, host: "127.0.0.1", port: 0, reactors: reactors,
-            upper: UpperLimits(idle: idle, maxPending: maxPending),
-            output: OutputLimits(highWaterMark: highWaterMark, memoryBudget: memoryBudget, spillDirectory: spillDirectory)
+            served: .upper(UpperConfiguration(
+                limits: UpperLimits(idle: idle, maxPending: maxPending),
+                output: OutputLimits(highWaterMark: highWaterMark, memoryBudget: memoryBudget, spillDirectory: spillDirectory))),
+            host: "127.0.0.1", port: 0, reactors: reactors
         )
         let server = try Server(configuration: configuration, logger: logger)
         try server.start()
@@ -71,10 +72,32 @@ class ServerTestCase: XCTestCase {
         return try connection.receiveUntilEnd()
     }
 
-    /// Waits until the server has ended `count` sessions, then returns its stats.
-    func statsAfter(_ server: Server, ended count: Int, file: StaticString = #filePath, line: UInt = #line) -> ServerStats {
-        let settled = eventually { server.stats.ended >= count && server.stats.active == 0 }
-        XCTAssertTrue(settled, "server ended \(server.stats.ended) sessions, expected \(count): \(server.stats)", file: file, line: line)
-        return server.stats
+    /// Waits until the server has ended `count` sessions, then returns its metrics.
+    func statsAfter(_ server: Server, ended count: Int, file: StaticString = #filePath, line: UInt = #line) -> MetricsSnapshot {
+        let settled = eventually { server.metrics().ended >= count && server.metrics().active == 0 }
+        XCTAssertTrue(settled, "server ended \(server.metrics().ended) sessions, expected \(count): \(server.metrics().totalsLine)", file: file, line: line)
+        return server.metrics()
     }
+}
+
+/// The figures the tests read, by the names the tests use; each is one
+/// series of `/metrics`.
+extension MetricsSnapshot {
+    var replied: Int { sessions(.replied) }
+    var shortRequests: Int { sessions(.short) }
+    var resets: Int { sessions(.reset) }
+    var requestTimeouts: Int { sessions(.requestTimeout) }
+    var replyTimeouts: Int { sessions(.replyTimeout) }
+    var timedOut: Int { requestTimeouts + replyTimeouts }
+    /// `upper` streams that got every octet back count as replied.
+    var streamsCompleted: Int { sessions(.replied) }
+    var overflows: Int { sessions(.overflow) }
+    var idleTimeouts: Int { sessions(.idleTimeout) }
+    var storageFailures: Int { sessions(.storage) }
+    var abortedAtShutdown: Int { sessions(.aborted) }
+    var octetsEchoed: Int { octetsSent }
+    var spilledOctets: Int { Int(value("sixteen_pending_output_bytes", ["store": "spill"])) }
+    var memoryPendingOctets: Int { Int(value("sixteen_pending_output_bytes", ["store": "memory"])) }
+    var spillFiles: Int { Int(value("sixteen_spill_files")) }
+    var bufferedBytes: Int { Int(value("sixteen_output_buffer_bytes")) }
 }

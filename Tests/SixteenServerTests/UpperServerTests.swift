@@ -36,7 +36,7 @@ final class UpperServerTests: ServerTestCase {
         let server = try startUpperServer(spillDirectory: spillDirectory)
         var peakSpilled = 0
         let result = try runDeadlockStream(host: "127.0.0.1", port: server.address.port, byteCount: 64 << 20, stallTimeout: .seconds(30)) { _ in
-            peakSpilled = max(peakSpilled, server.stats.spilledOctets)
+            peakSpilled = max(peakSpilled, server.metrics().spilledOctets)
         }
         XCTAssertEqual(result.octets, 64 << 20)
         XCTAssertGreaterThan(peakSpilled, 0, "64 MiB unread must have spilled past the 256 KiB high-water mark")
@@ -82,15 +82,15 @@ final class UpperServerTests: ServerTestCase {
 
     func testClientThatNeverReadsThenDisconnectsLeavesNoSpillFileAndNoMemory() throws {
         let server = try startUpperServer(spillDirectory: spillDirectory)
-        let baseline = server.stats
+        let baseline = server.metrics()
         XCTAssertEqual(baseline.bufferedBytes, 0)
         let connection = try connect(server)
         let chunk = [UInt8](repeating: 0x61, count: 1 << 20)
         for _ in 0..<16 { try connection.sendAll(chunk) }
-        XCTAssertTrue(eventually { server.stats.spillFiles == 1 && server.stats.spilledOctets > 8 << 20 }, "\(server.stats)")
+        XCTAssertTrue(eventually { server.metrics().spillFiles == 1 && server.metrics().spilledOctets > 8 << 20 }, "\(server.metrics().totalsLine)")
         XCTAssertEqual(openSpillFiles(), 1, "the spill file should be open, and unnamed")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: spillDirectory), [])
-        XCTAssertGreaterThan(server.stats.bufferedBytes, 0)
+        XCTAssertGreaterThan(server.metrics().bufferedBytes, 0)
         connection.abort()
         let stats = statsAfter(server, ended: 1)
         XCTAssertEqual(stats.resets, 1)
@@ -178,7 +178,7 @@ final class UpperServerTests: ServerTestCase {
         // 32 MiB is far more than both sockets' buffers hold: a server that
         // stopped reading while its writes were blocked would stall this.
         for _ in 0..<32 { try connection.sendAll(chunk) }
-        XCTAssertTrue(eventually { server.stats.spilledOctets + server.stats.bufferedBytes > 16 << 20 })
+        XCTAssertTrue(eventually { server.metrics().spilledOctets + server.metrics().bufferedBytes > 16 << 20 })
         connection.shutdownWrite()
         let echoed = try connection.receiveUntilEnd(limit: 40 << 20)
         XCTAssertEqual(echoed.count, 32 << 20)

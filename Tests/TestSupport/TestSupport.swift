@@ -188,3 +188,17 @@ public func port(fromListeningLine line: String) -> Int? {
     let rest = line[line.index(after: comma)...].drop { $0 == " " }
     return Int(rest.prefix { $0.isNumber })
 }
+
+/// The counts on the daemon's last `Stopped. Totals:` line (text format:
+/// `… Stopped. Totals: key=value key=value`), or nil if there is none.
+public func exitTotals(in stderr: String) -> [String: Int]? {
+    guard let line = stderr.split(separator: "\n").last(where: { $0.contains("Stopped. Totals:") }),
+          let start = line.range(of: "Stopped. Totals:") else { return nil }
+    var totals: [String: Int] = [:]
+    for pair in line[start.upperBound...].split(separator: " ") {
+        let parts = pair.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2, let value = Int(parts[1]) else { return nil }
+        totals[String(parts[0])] = value
+    }
+    return totals
+}

@@ -20,6 +20,7 @@ let package = Package(
             name: "SessionRig",
             dependencies: [
                 .product(name: "SixteenServer", package: "Sixteen"),
+                .product(name: "SixteenProtocol", package: "Sixteen"),
                 .product(name: "Reactor", package: "Sixteen"),
                 .product(name: "Logging", package: "swift-log"),
             ]

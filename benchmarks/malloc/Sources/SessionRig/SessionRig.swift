@@ -4,6 +4,7 @@
 
 import Logging
 import Reactor
+import SixteenProtocol
 import SixteenServer
 
 #if canImport(Glibc)
@@ -55,7 +56,7 @@ public final class SessionRig: @unchecked Sendable {
         var logger = Logger(label: "sixteen-malloc-benchmark") { _ in DiscardingLogHandler() }
         logger.logLevel = debugLogging ? .debug : .critical
         let configuration = ServerConfiguration(
-            serverProtocol: kind == .sixteen ? .sixteen : .upper,
+            served: kind == .sixteen ? .sixteen(SixteenTimeouts()) : .upper(UpperConfiguration()),
             host: "127.0.0.1",
             port: 0,
             reactors: 1
@@ -84,13 +85,13 @@ public final class SessionRig: @unchecked Sendable {
         switch kind {
         case .sixteen:
             precondition(
-                stats.accepted == sessions && stats.replied == sessions && stats.ended == sessions,
-                "server totals do not match the \(sessions) sessions run: \(stats)")
+                stats.accepted == sessions && stats.sessions(.replied) == sessions && stats.ended == sessions,
+                "server totals do not match the \(sessions) sessions run: \(stats.totalsLine)")
         case .upper:
             precondition(
-                stats.accepted == sessions && stats.streamsCompleted == sessions && stats.ended == sessions
-                    && stats.octetsEchoed == sessions * upperStreamLength,
-                "server totals do not match the \(sessions) streams run: \(stats.summary(for: .upper))")
+                stats.accepted == sessions && stats.sessions(.replied) == sessions && stats.ended == sessions
+                    && stats.octetsSent == sessions * upperStreamLength,
+                "server totals do not match the \(sessions) streams run: \(stats.totalsLine)")
         }
         request.deallocate()
         expected.deallocate()

@@ -1,0 +1,101 @@
+import Reactor
+import SixteenProtocol
+
+/// The build, as `sixteen_build_info` and `--version` report it.
+public enum BuildInfo {
+    public static let version = "0.1.0"
+
+    static let series = SeriesDeclaration(MetricFamily(
+        "sixteen_build_info", .gauge, "Always 1; the labels say which build of Sixteen, on which libev, is running."))
+}
+
+extension Server {
+    /// How long a reactor may go without finishing a loop iteration before
+    /// `/healthz` calls it stalled. Each reactor's heartbeat makes its loop
+    /// turn every second, so a healthy idle reactor never comes close.
+    public static var stallThreshold: Duration { .seconds(3) }
+
+    /// Every metric, summed over the reactors as each series' aggregation
+    /// says (the loop histogram stays per reactor), with the admin listener's
+    /// responses and the process metrics. Reads relaxed atomics only: the
+    /// reactors are never stopped or locked for it.
+    public func metrics() -> MetricsSnapshot {
+        let reactors = reactorMetrics
+        var snapshot = MetricsSnapshot()
+        snapshot.append(BuildInfo.series, value: 1, extraLabels: [
+            MetricLabel("version", BuildInfo.version), MetricLabel("libev", libevVersion),
+        ])
+        for count in ReactorCount.allCases {
+            let values = reactors.map { $0.common.load(count) }
+            snapshot.append(count.declaration, value: Double(aggregate(values, count.declaration.aggregation)))
+        }
+        let protocolLabel = MetricLabel("protocol", served.name)
+        for outcome in served.outcomes {
+            let total = reactors.reduce(0) { $0 + $1.sessions(outcome) }
+            snapshot.append(ReactorFamilies.sessions, Sample(labels: [protocolLabel, MetricLabel("outcome", outcome.label)], value: Double(total)))
+        }
+        for (cell, series) in served.ownDeclarations.enumerated() {
+            let values = reactors.map { $0.own.load(cell) }
+            snapshot.append(series, value: Double(aggregate(values, series.aggregation)))
+        }
+        snapshot.append(ReactorFamilies.sessionDuration.family, sum(reactors.map { $0.sessionDuration.load() }, ReactorFamilies.sessionDuration, labels: []))
+        for reactor in reactors {
+            snapshot.append(ReactorFamilies.loopIteration.family, sum([reactor.loopIteration.load()], ReactorFamilies.loopIteration, labels: [
+                MetricLabel("reactor", String(reactor.index)),
+            ]))
+        }
+        if configuration.admin != nil {
+            let admin = adminMetrics
+            for status in HTTPStatus.allCases {
+                snapshot.append(status.declaration, value: Double(admin?.own.load(status.cell) ?? 0))
+            }
+        }
+        ProcessMetrics.append(to: &snapshot)
+        return snapshot
+    }
+
+    /// Reactors whose loop has not finished an iteration for longer than
+    /// `stallThreshold`, with how long.
+    public func stalledReactors() -> [(reactor: Int, nanoseconds: Int64)] {
+        let now = MonotonicClock.nanoseconds()
+        let threshold = Self.stallThreshold.nanoseconds
+        return reactorMetrics.compactMap { metrics in
+            guard let idle = metrics.stalledFor(now: now), idle > threshold else { return nil }
+            return (metrics.index, idle)
+        }
+    }
+
+    /// The admin listener's answer for a route; runs on the admin thread.
+    func respond(to route: AdminRoute) -> AdminResponse {
+        switch route {
+        case .metrics:
+            return AdminResponse(.ok, contentType: PrometheusExposition.contentType, PrometheusExposition.render(metrics()))
+        case .health:
+            let stalled = stalledReactors()
+            guard stalled.isEmpty else {
+                let lines = stalled.map { "reactor \($0.reactor) stalled: no loop iteration finished for \(Double($0.nanoseconds / 1_000_000) / 1000) s" }
+                return AdminResponse(.serviceUnavailable, lines.joined(separator: "\n") + "\n")
+            }
+            return AdminResponse(.ok, "ok: \(reactorCount) reactors turning\n")
+        case .ready:
+            return isAccepting ? AdminResponse(.ok, "ready\n") : AdminResponse(.serviceUnavailable, "not accepting: draining\n")
+        }
+    }
+
+    private func aggregate(_ values: [Int], _ aggregation: Aggregation) -> Int {
+        switch aggregation {
+        case .sum: values.reduce(0, +)
+        case .minimum: values.min() ?? 0
+        }
+    }
+
+    private func sum(_ loads: [(buckets: [Int], sumNanoseconds: Int, count: Int)], _ declaration: HistogramDeclaration, labels: [MetricLabel]) -> HistogramSample {
+        var buckets = Array(repeating: 0, count: declaration.bounds.count + 1)
+        for load in loads {
+            for index in buckets.indices { buckets[index] += load.buckets[index] }
+        }
+        return HistogramSample(
+            labels: labels, bounds: declaration.bounds, buckets: buckets,
+            sumNanoseconds: loads.reduce(0) { $0 + $1.sumNanoseconds }, count: loads.reduce(0) { $0 + $1.count })
+    }
+}

@@ -1,0 +1,118 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+import Reactor
+
+/// The kinds of warning a reactor rate-limits, each on its own.
+enum ReactorWarning: Int, WarningKind {
+    case outOfDescriptors
+    case acceptFailed
+
+    var summary: String {
+        switch self {
+        case .outOfDescriptors: "connections shed for want of descriptors"
+        case .acceptFailed: "accept failures"
+        }
+    }
+}
+
+extension ServerReactor {
+    /// Accepts up to a batch, so a flood of new connections cannot starve
+    /// established ones; stops at the reactor's connection cap.
+    func acceptBatch() {
+        for _ in 0..<settings.acceptBatch {
+            if let cap = settings.connectionCap, table.activeCount >= cap {
+                pauseAtCap()
+                return
+            }
+            switch Socket.accept(listenerFD) {
+            case .accepted(let fd):
+                open(fd)
+            case .wouldBlock:
+                return
+            case .retry:
+                continue
+            case .outOfResources(let error):
+                shedForDescriptors(error)
+                return
+            case .failed(let error):
+                counts.add(.acceptErrors)
+                warnings.warn(.acceptFailed, now: now.nanoseconds, "accept failed on reactor \(index): \(error); pausing accepts for 100 ms")
+                pauseAccepting()
+                return
+            }
+        }
+    }
+
+    /// Out of descriptors: the pending connection stays in the backlog and
+    /// the listener stays readable, so doing nothing would spin at 100% CPU.
+    /// Free the spare descriptor, accept and close what waits (the clients
+    /// see the connection end at once), and take the spare back. When that
+    /// sheds nothing (no spare, another thread took the freed descriptor, or
+    /// the kernel is out of memory rather than descriptors), stop watching the
+    /// listener for a moment instead.
+    private func shedForDescriptors(_ error: Errno) {
+        let outOfDescriptors = error.code == EMFILE || error.code == ENFILE
+        if outOfDescriptors {
+            warnings.warn(.outOfDescriptors, now: now.nanoseconds, "out of descriptors (\(error)) on reactor \(index): shedding new connections; raise the limit (ulimit -n)")
+        } else {
+            warnings.warn(.acceptFailed, now: now.nanoseconds, "cannot accept on reactor \(index): \(error); pausing accepts for 100 ms")
+        }
+        guard outOfDescriptors, spareFD >= 0 else {
+            pauseAccepting()
+            return
+        }
+        Socket.close(spareFD)
+        spareFD = -1
+        var shed = 0
+        for _ in 0..<settings.acceptBatch {
+            guard case .accepted(let fd) = Socket.accept(listenerFD) else { break }
+            Socket.abort(fd)
+            shed += 1
+        }
+        counts.add(.acceptShed, shed)
+        spareFD = Self.openSpare()
+        if spareFD < 0 || shed == 0 { pauseAccepting() }
+    }
+
+    private func pauseAccepting() {
+        listener.stop()
+        acceptPause.start(after: 0.1)
+    }
+
+    func resumeAccepting() {
+        if spareFD < 0 { spareFD = Self.openSpare() }
+        if listenerOpen && !pausedAtCap { listener.start() }
+    }
+
+    /// At the cap: stop accepting; new connections wait in the listen queue.
+    private func pauseAtCap() {
+        pausedAtCap = true
+        listener.stop()
+        counts.set(.accepting, 0)
+    }
+
+    /// A connection closed while paused at the cap: accept again.
+    func resumeBelowCap() {
+        guard let cap = settings.connectionCap, table.activeCount < cap else { return }
+        pausedAtCap = false
+        guard listenerOpen else { return }
+        counts.set(.accepting, 1)
+        if !acceptPause.isActive { listener.start() }
+    }
+
+    /// Stops accepting for good (a drain): the listener is closed.
+    func closeListener() {
+        counts.set(.accepting, 0)
+        guard listenerOpen else { return }
+        listener.stop()
+        acceptPause.stop()
+        Socket.close(listenerFD)
+        listenerOpen = false
+    }
+
+    static func openSpare() -> Int32 {
+        Glibc.open("/dev/null", O_RDONLY | O_CLOEXEC)
+    }
+}
