@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Logging
+import SixteenProtocol
 
 /// How log lines are written: plain text for people, or JSON lines for
 /// journald and log shippers.
@@ -99,24 +100,7 @@ public struct SixteenLogHandler: LogHandler {
 
     /// A JSON string literal (RFC 8259 escapes).
     public static func jsonString(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
+        JSONText.string(text)
     }
 
     private static func write(_ line: String) {

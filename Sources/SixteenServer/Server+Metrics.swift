@@ -29,19 +29,28 @@ extension Server {
             let values = reactors.map { $0.common.load(count) }
             snapshot.append(count.declaration, value: Double(aggregate(values, count.declaration.aggregation)))
         }
-        let protocolLabel = MetricLabel("protocol", served.name)
-        for outcome in served.outcomes {
-            let total = reactors.reduce(0) { $0 + $1.sessions(outcome) }
-            snapshot.append(ReactorFamilies.sessions, Sample(labels: [protocolLabel, MetricLabel("outcome", outcome.label)], value: Double(total)))
+        for service in services {
+            let served = service.served
+            let own = reactors.filter { $0.protocolName == served.name }
+            let protocolLabel = MetricLabel("protocol", served.name)
+            for outcome in served.outcomes {
+                let total = own.reduce(0) { $0 + $1.sessions(outcome) }
+                snapshot.append(ReactorFamilies.sessions, Sample(labels: [protocolLabel, MetricLabel("outcome", outcome.label)], value: Double(total)))
+            }
+            for (cell, series) in served.ownDeclarations.enumerated() {
+                let values = own.map { $0.own.load(cell) }
+                snapshot.append(series, value: Double(aggregate(values, series.aggregation)))
+            }
         }
-        for (cell, series) in served.ownDeclarations.enumerated() {
-            let values = reactors.map { $0.own.load(cell) }
-            snapshot.append(series, value: Double(aggregate(values, series.aggregation)))
+        for service in services {
+            let own = reactors.filter { $0.protocolName == service.served.name }
+            snapshot.append(ReactorFamilies.sessionDuration.family, sum(own.map { $0.sessionDuration.load() }, ReactorFamilies.sessionDuration, labels: [
+                MetricLabel("protocol", service.served.name),
+            ]))
         }
-        snapshot.append(ReactorFamilies.sessionDuration.family, sum(reactors.map { $0.sessionDuration.load() }, ReactorFamilies.sessionDuration, labels: []))
         for reactor in reactors {
             snapshot.append(ReactorFamilies.loopIteration.family, sum([reactor.loopIteration.load()], ReactorFamilies.loopIteration, labels: [
-                MetricLabel("reactor", String(reactor.index)),
+                MetricLabel("protocol", reactor.protocolName), MetricLabel("reactor", String(reactor.index)),
             ]))
         }
         if configuration.admin != nil {
@@ -56,8 +65,7 @@ extension Server {
 
     /// Reactors whose loop has not finished an iteration for longer than
     /// `stallThreshold`, with how long.
-    public func stalledReactors() -> [(reactor: Int, nanoseconds: Int64)] {
-        let now = MonotonicClock.nanoseconds()
+    public func stalledReactors(now: Int64 = MonotonicClock.nanoseconds()) -> [(reactor: Int, nanoseconds: Int64)] {
         let threshold = Self.stallThreshold.nanoseconds
         return reactorMetrics.compactMap { metrics in
             guard let idle = metrics.stalledFor(now: now), idle > threshold else { return nil }
@@ -66,12 +74,13 @@ extension Server {
     }
 
     /// The admin listener's answer for a route; runs on the admin thread.
-    func respond(to route: AdminRoute) -> AdminResponse {
+    /// (`now` is the health check's clock: tests look from later.)
+    func respond(to route: AdminRoute, now: Int64 = MonotonicClock.nanoseconds()) -> AdminResponse {
         switch route {
         case .metrics:
             return AdminResponse(.ok, contentType: PrometheusExposition.contentType, PrometheusExposition.render(metrics()))
         case .health:
-            let stalled = stalledReactors()
+            let stalled = stalledReactors(now: now)
             guard stalled.isEmpty else {
                 let lines = stalled.map { "reactor \($0.reactor) stalled: no loop iteration finished for \(Double($0.nanoseconds / 1_000_000) / 1000) s" }
                 return AdminResponse(.serviceUnavailable, lines.joined(separator: "\n") + "\n")

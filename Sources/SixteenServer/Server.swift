@@ -16,17 +16,25 @@ import Synchronization
 /// them and `stopNow()` closes every session at once (from any thread).
 public final class Server: Sendable {
     public let configuration: ServerConfiguration
-    /// The address the listeners are bound to, with the real port.
-    public let address: SocketAddress
+    /// Where each service listens, with the real port, in configuration order.
+    public let addresses: [SocketAddress]
+    /// The first service's address.
+    public var address: SocketAddress { addresses[0] }
     /// The admin listener's address, with the real port; nil without one.
     public let adminAddress: SocketAddress?
-    let served: ServedProtocol
+    let services: [BoundService]
     let logger: Logger
-    private let listenerFDs: [Int32]
     private let adminFD: Int32
     private let state = Lock(RunState())
     private let finishedReactors = Atomic<Int>(0)
     private let draining = Atomic<Bool>(false)
+
+    /// A service with its listeners, one per reactor.
+    struct BoundService: Sendable {
+        let served: ServedProtocol
+        let address: SocketAddress
+        let listenerFDs: [Int32]
+    }
 
     private struct RunState {
         var reactors: [UncheckedReactor] = []
@@ -42,46 +50,46 @@ public final class Server: Sendable {
         let reactor: any ServingReactor
     }
 
-    /// Resolves the host, checks what the protocol can check once, and binds
-    /// one listener per reactor (and the admin listener).
+    /// Resolves the host, checks what each protocol can check once, and binds
+    /// one listener per reactor for each service (and the admin listener).
     public init(configuration: ServerConfiguration, logger: Logger) throws(ServerError) {
         self.configuration = configuration
         self.logger = logger
-        served = configuration.served.served
-        let requested = try Self.resolve(configuration.host, configuration.port)
-        try served.prepare()
-        let port = try Self.claimPort(requested)
-        let address = requested.withPort(port)
-        var fds: [Int32] = []
-        for _ in 0..<max(1, configuration.reactors) {
-            do {
-                fds.append(try Socket.listen(on: address, reusePort: true, backlog: configuration.backlog))
-            } catch {
-                fds.forEach(Socket.close)
-                throw .cannotListen(address: address.description, error)
-            }
-        }
-        if let admin = configuration.admin {
-            do throws(ServerError) {
-                let adminRequested = try Self.resolve(admin.host, admin.port)
-                let fd: Int32
-                do {
-                    fd = try Socket.listen(on: adminRequested, reusePort: false, backlog: 128)
-                } catch {
-                    throw ServerError.cannotListen(address: adminRequested.description, error)
+        var bound: [BoundService] = []
+        var adminFD: Int32 = -1
+        do throws(ServerError) {
+            for service in configuration.services {
+                let served = service.served.served
+                let requested = try Self.resolve(configuration.host, service.port)
+                try served.prepare()
+                let address = requested.withPort(try Self.claimPort(requested))
+                var fds: [Int32] = []
+                for _ in 0..<max(1, configuration.reactors) {
+                    do {
+                        fds.append(try Socket.listen(on: address, reusePort: true, backlog: configuration.backlog))
+                    } catch {
+                        fds.forEach(Socket.close)
+                        throw ServerError.cannotListen(address: address.description, error)
+                    }
                 }
-                adminFD = fd
-                adminAddress = SocketAddress.local(of: fd) ?? adminRequested
-            } catch {
-                fds.forEach(Socket.close)
-                throw error
+                bound.append(BoundService(served: served, address: address, listenerFDs: fds))
             }
-        } else {
-            adminFD = -1
-            adminAddress = nil
+            if let admin = configuration.admin {
+                let requested = try Self.resolve(admin.host, admin.port)
+                do {
+                    adminFD = try Socket.listen(on: requested, reusePort: false, backlog: 128)
+                } catch {
+                    throw ServerError.cannotListen(address: requested.description, error)
+                }
+            }
+        } catch {
+            bound.forEach { $0.listenerFDs.forEach(Socket.close) }
+            throw error
         }
-        self.address = address
-        listenerFDs = fds
+        services = bound
+        addresses = bound.map(\.address)
+        self.adminFD = adminFD
+        adminAddress = adminFD >= 0 ? SocketAddress.local(of: adminFD) : nil
     }
 
     private static func resolve(_ host: String, _ port: Int) throws(ServerError) -> SocketAddress {
@@ -119,13 +127,14 @@ public final class Server: Sendable {
         try state.withLock { (state: inout RunState) throws(ServerError) in
             precondition(!state.started, "Server.start() called twice")
             state.started = true
-            for (index, fd) in listenerFDs.enumerated() {
+            let listeners = services.flatMap { service in service.listenerFDs.map { (service, $0) } }
+            for (index, (service, fd)) in listeners.enumerated() {
                 do throws(ReactorError) {
-                    let reactor = try served.makeReactor(index, listenerFDs.count, fd, settings, logger)
+                    let reactor = try service.served.makeReactor(index, service.listenerFDs.count, fd, settings, logger)
                     state.reactors.append(UncheckedReactor(reactor: reactor))
                 } catch {
                     // Reactors made so far own (and close) their listeners; close the rest.
-                    listenerFDs[index...].forEach(Socket.close)
+                    listeners[index...].forEach { Socket.close($0.1) }
                     if adminFD >= 0 { Socket.close(adminFD) }
                     throw .reactor(error)
                 }
@@ -205,7 +214,7 @@ public final class Server: Sendable {
 
     /// Whether every protocol reactor has drained and stopped.
     public var isFinished: Bool {
-        finishedReactors.load(ordering: .acquiring) == listenerFDs.count
+        finishedReactors.load(ordering: .acquiring) == reactorCount
     }
 
     /// Whether the server takes new connections now: started, not draining,
@@ -221,8 +230,8 @@ public final class Server: Sendable {
         reactorMetrics.map { $0.common.load(.accepted) }
     }
 
-    /// The number of reactors that serve the protocol.
-    public var reactorCount: Int { listenerFDs.count }
+    /// The number of reactors, over every service.
+    public var reactorCount: Int { services.reduce(0) { $0 + $1.listenerFDs.count } }
 
     var reactorMetrics: [ReactorMetrics] {
         state.withLock { $0.reactors.map(\.reactor.metrics) }

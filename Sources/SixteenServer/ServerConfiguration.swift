@@ -95,15 +95,27 @@ public struct AdminConfiguration: Sendable, Equatable {
     }
 }
 
-/// Everything `sixteen server` can be told.
-public struct ServerConfiguration: Sendable, Equatable {
-    /// The protocol every connection speaks, and its own settings.
+/// One protocol the server speaks, on one port of its host.
+public struct Service: Sendable, Equatable {
+    /// The protocol, and its own settings.
     public var served: ProtocolConfiguration
-    /// The interface to listen on: `""`, `0.0.0.0` or `::` for every one, or an address or name.
-    public var host: String
     /// The TCP port; 0 takes a free one.
     public var port: Int
-    /// Reactor threads, each with its own loop and `SO_REUSEPORT` listener.
+
+    public init(_ served: ProtocolConfiguration, port: Int) {
+        self.served = served
+        self.port = port
+    }
+}
+
+/// Everything `sixteen server` can be told.
+public struct ServerConfiguration: Sendable, Equatable {
+    /// What the server speaks, where: each service has its own port and its
+    /// own reactors; each protocol appears at most once.
+    public var services: [Service]
+    /// The interface to listen on: `""`, `0.0.0.0` or `::` for every one, or an address or name.
+    public var host: String
+    /// Reactor threads per service, each with its own loop and `SO_REUSEPORT` listener.
     public var reactors: Int
     /// How long in-flight sessions may take to finish after a shutdown request.
     public var shutdownTimeout: Duration
@@ -117,6 +129,7 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// The admin listener (`/metrics`, `/healthz`, `/ready`); nil: none.
     public var admin: AdminConfiguration?
 
+    /// One service: `served` on `port`.
     public init(
         served: ProtocolConfiguration = .sixteen(SixteenTimeouts()),
         host: String = "127.0.0.1",
@@ -128,9 +141,25 @@ public struct ServerConfiguration: Sendable, Equatable {
         readBufferSize: Int = 64 * 1024,
         admin: AdminConfiguration? = nil
     ) {
-        self.served = served
+        self.init(
+            services: [Service(served, port: port)], host: host, reactors: reactors, shutdownTimeout: shutdownTimeout,
+            acceptBatch: acceptBatch, backlog: backlog, readBufferSize: readBufferSize, admin: admin)
+    }
+
+    public init(
+        services: [Service],
+        host: String = "127.0.0.1",
+        reactors: Int = onlineProcessorCount(),
+        shutdownTimeout: Duration = .seconds(5),
+        acceptBatch: Int = 64,
+        backlog: Int32 = 4096,
+        readBufferSize: Int = 64 * 1024,
+        admin: AdminConfiguration? = nil
+    ) {
+        precondition(!services.isEmpty, "a server needs a service")
+        precondition(Set(services.map(\.served.name)).count == services.count, "each protocol at most once")
+        self.services = services
         self.host = host
-        self.port = port
         self.reactors = reactors
         self.shutdownTimeout = shutdownTimeout
         self.acceptBatch = acceptBatch

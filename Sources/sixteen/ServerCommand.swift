@@ -24,16 +24,21 @@ struct ServerCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .customLong("protocol"), help: "The protocol: sixteen or upper.")
-    var serverProtocol: ServerProtocolName = .sixteen
+    @Option(name: .customLong("protocol"), help: "The protocol: sixteen or upper (default: sixteen).")
+    var serverProtocol: ServerProtocolName?
 
     @Argument(help: ArgumentHelp(
         "The interface to listen on: \"\" (or 0.0.0.0, or ::) for every interface, or an address or name.",
         valueName: "host"))
     var host: String = "127.0.0.1"
 
-    @Option(name: .short, help: "The TCP port; 0 takes a free one.")
-    var port: Int = 1060
+    @Option(name: .short, help: "The TCP port; 0 takes a free one (default: 1060).")
+    var port: Int?
+
+    @Option(name: .customLong("listen"), help: ArgumentHelp(
+        "Serve PROTOCOL on PORT; repeat to serve both protocols from one daemon (instead of --protocol and -p).",
+        valueName: "protocol:port"))
+    var listen: [ListenSpecification] = []
 
     @Option(help: "Reactor threads, each with its own event loop and SO_REUSEPORT listener (default: the number of cores).")
     var reactors: Int = onlineProcessorCount()
@@ -75,14 +80,28 @@ struct ServerCommand: ParsableCommand {
     var logFormat: LogFormat = .text
 
     func validate() throws {
-        try validatePort(port)
+        if !listen.isEmpty {
+            guard serverProtocol == nil, port == nil else {
+                throw ValidationError("--listen replaces --protocol and -p: give one or the other")
+            }
+            guard Set(listen.map(\.name)).count == listen.count else {
+                throw ValidationError("--listen: each protocol at most once")
+            }
+        }
+        try validatePort(port ?? 1060)
         guard (1...1024).contains(reactors) else { throw ValidationError("--reactors must be between 1 and 1024") }
         guard (1...65536).contains(acceptBatch) else { throw ValidationError("--accept-batch must be between 1 and 65536") }
         guard maxPending.value > 0 else { throw ValidationError("--max-pending must be positive") }
     }
 
-    var served: ProtocolConfiguration {
-        switch serverProtocol {
+    /// What to serve where: `--listen`, or `--protocol` on `-p`.
+    var services: [Service] {
+        if !listen.isEmpty { return listen.map { Service(configuration(of: $0.name), port: $0.port) } }
+        return [Service(configuration(of: serverProtocol ?? .sixteen), port: port ?? 1060)]
+    }
+
+    func configuration(of name: ServerProtocolName) -> ProtocolConfiguration {
+        switch name {
         case .sixteen:
             return .sixteen(SixteenTimeouts(request: requestTimeout.duration, linger: lingerTimeout.duration))
         case .upper:
@@ -97,9 +116,8 @@ struct ServerCommand: ParsableCommand {
     func run() throws {
         let logger = makeLogger(level: logLevel, format: logFormat)
         let configuration = ServerConfiguration(
-            served: served,
+            services: services,
             host: host,
-            port: port,
             reactors: reactors,
             shutdownTimeout: shutdownTimeout.duration,
             acceptBatch: acceptBatch,
@@ -112,16 +130,20 @@ struct ServerCommand: ParsableCommand {
             throw CommandFailure(message: error.description)
         }
         Server.holdSignals()
-        print("Listening at \(server.address.pythonDescription)")
-        fflush(nil)
-        if configuration.listensEverywhere {
-            logger.warning("Listening on every interface (\(server.address)): other machines can connect")
+        for address in server.addresses {
+            print("Listening at \(address.pythonDescription)")
         }
-        switch configuration.served {
-        case .sixteen:
-            logger.info("Listening at \(server.address) with \(server.reactorCount) reactors, protocol sixteen; request timeout \(requestTimeout)s, linger \(lingerTimeout)s")
-        case .upper(let upper):
-            logger.info("Listening at \(server.address) with \(server.reactorCount) reactors, protocol upper; idle timeout \(idleTimeout)s, max pending \(maxPending), memory \(highWaterMark) per connection and \(memoryBudget) in all, spilling to \(upper.output.spillDirectory)")
+        fflush(nil)
+        for (service, address) in zip(configuration.services, server.addresses) {
+            if configuration.listensEverywhere {
+                logger.warning("Listening on every interface (\(address)): other machines can connect")
+            }
+            switch service.served {
+            case .sixteen:
+                logger.info("Listening at \(address) with \(reactors) reactors, protocol sixteen; request timeout \(requestTimeout)s, linger \(lingerTimeout)s")
+            case .upper(let upper):
+                logger.info("Listening at \(address) with \(reactors) reactors, protocol upper; idle timeout \(idleTimeout)s, max pending \(maxPending), memory \(highWaterMark) per connection and \(memoryBudget) in all, spilling to \(upper.output.spillDirectory)")
+            }
         }
         if let adminAddress = server.adminAddress {
             logger.info("Admin listener at \(adminAddress): /metrics, /healthz, /ready")
@@ -141,6 +163,20 @@ struct ServerCommand: ParsableCommand {
             fflush(nil)
             Glibc.exit(exit.status)
         }
+    }
+}
+
+/// `PROTOCOL:PORT`, as `--listen` takes it.
+struct ListenSpecification: ExpressibleByArgument {
+    let name: ServerProtocolName
+    let port: Int
+
+    init?(argument: String) {
+        let parts = argument.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, let name = ServerProtocolName(rawValue: String(parts[0])),
+              let port = Int(parts[1]), (0...65535).contains(port) else { return nil }
+        self.name = name
+        self.port = port
     }
 }
 

@@ -10,7 +10,7 @@ struct Sixteen: ParsableCommand {
         commandName: "sixteen",
         abstract: "An event-driven, nonblocking TCP server (and its clients) for the protocols of Foundations of Python Network Programming, chapter 3.",
         version: BuildInfo.version,
-        subcommands: [ServerCommand.self, ClientCommand.self, StreamCommand.self, LoadCommand.self]
+        subcommands: [ServerCommand.self, ClientCommand.self, StreamCommand.self, LoadCommand.self, StatsCommand.self]
     )
 }
 

@@ -52,6 +52,16 @@ class ServerTestCase: XCTestCase {
         return server
     }
 
+    /// A server as configured, logging only errors (or at `level`).
+    func startServer(_ configuration: ServerConfiguration, level: Logger.Level = .error) throws -> Server {
+        var logger = Logger(label: "test")
+        logger.logLevel = level
+        let server = try Server(configuration: configuration, logger: logger)
+        try server.start()
+        servers.append(server)
+        return server
+    }
+
     override func tearDown() {
         for server in servers {
             server.requestShutdown()

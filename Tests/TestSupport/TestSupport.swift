@@ -1,5 +1,6 @@
 import Foundation
 import Reactor
+import SixteenClient
 
 /// Polls `condition` every 5 ms until it holds or `timeout` passes.
 public func eventually(within timeout: Duration = .seconds(10), _ condition: () -> Bool) -> Bool {
@@ -150,6 +151,11 @@ public final class ChildProcess: @unchecked Sendable {
         return process.terminationStatus
     }
 
+    /// Waits until standard error contains `text`; whether it did in time.
+    public func waitForStandardError(containing text: String, timeout: Duration = .seconds(10)) -> Bool {
+        eventually(within: timeout) { standardError().contains(text) }
+    }
+
     /// Everything on standard error so far.
     public func standardError() -> String {
         stderrData.withLock { String(decoding: $0, as: UTF8.self) }
@@ -201,4 +207,102 @@ public func exitTotals(in stderr: String) -> [String: Int]? {
         totals[String(parts[0])] = value
     }
     return totals
+}
+
+/// The admin port from the daemon's `Admin listener at HOST:PORT` log line.
+public func adminPort(fromStandardError stderr: String) -> Int? {
+    // `… Admin listener at 127.0.0.1:33281: /metrics, /healthz, /ready`
+    guard let range = stderr.range(of: "Admin listener at ") else { return nil }
+    let address = stderr[range.upperBound...].prefix { $0 != " " }.dropLast()
+    guard let colon = address.lastIndex(of: ":") else { return nil }
+    return Int(address[address.index(after: colon)...])
+}
+
+/// An HTTP response as a test reads it.
+public struct HTTPResponse: Sendable {
+    public let status: Int
+    /// Header names lowercased.
+    public let headers: [String: String]
+    public let body: String
+    /// Everything received, head and body.
+    public let raw: [UInt8]
+}
+
+/// Sends `request` (raw octets) to 127.0.0.1:`port`, reads to EOF, and
+/// parses the answer as HTTP/1.1; nil if the answer is not HTTP.
+public func httpExchange(port: Int, _ request: [UInt8], timeout: Duration = .seconds(10)) throws -> HTTPResponse? {
+    let connection = try DeadlineConnection(host: "127.0.0.1", port: port, timeout: timeout)
+    try connection.sendAll(request)
+    let raw = try connection.receiveUntilEnd(limit: 16 << 20)
+    guard let headEnd = raw.firstRange(of: Array("\r\n\r\n".utf8)) else { return nil }
+    let lines = String(decoding: raw[..<headEnd.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")
+    let statusParts = lines[0].split(separator: " ")
+    guard statusParts.count >= 2, statusParts[0] == "HTTP/1.1", let status = Int(statusParts[1]) else { return nil }
+    var headers: [String: String] = [:]
+    for line in lines.dropFirst() {
+        guard let colon = line.firstIndex(of: ":") else { return nil }
+        headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+    }
+    return HTTPResponse(status: status, headers: headers, body: String(decoding: raw[headEnd.upperBound...], as: UTF8.self), raw: raw)
+}
+
+/// `GET path` over HTTP/1.1, as curl would send it.
+public func httpGet(port: Int, _ path: String, method: String = "GET", timeout: Duration = .seconds(10)) throws -> HTTPResponse? {
+    try httpExchange(port: port, Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUser-Agent: test\r\nAccept: */*\r\n\r\n".utf8), timeout: timeout)
+}
+
+/// Runs `promtool check metrics` on `text`: (exit status, its output).
+/// promtool comes with Debian's `prometheus` package (scripts/ensure-test-tools).
+public func promtoolCheckMetrics(_ text: String) throws -> (status: Int32, output: String) {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(getpid())-\(MonotonicClock.nanoseconds()).txt")
+    try Data(text.utf8).write(to: path)
+    defer { try? FileManager.default.removeItem(at: path) }
+    let result = try runToCompletion(URL(fileURLWithPath: "/bin/sh"), ["-c", "promtool check metrics < \"$0\"", path.path])
+    return (result.status ?? -1, result.stdout + result.stderr)
+}
+
+/// A client that never reads, with a tiny receive window (`SO_RCVBUF` set
+/// before connecting): what it leaves unread backs up in the server at once,
+/// instead of in megabytes of kernel buffers.
+public final class NonReadingClient {
+    public let fd: Int32
+
+    public init(port: Int, sendTimeout: Duration = .seconds(5)) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        var small: Int32 = 4096
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+        let seconds = Int(sendTimeout.nanosecondsForTests / 1_000_000_000)
+        var timeout = timeval(tv_sec: seconds, tv_usec: Int(sendTimeout.nanosecondsForTests / 1000 % 1_000_000))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else {
+            let code = errno
+            close(fd)
+            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .ECONNREFUSED)
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Sends up to `count` octets of `octet`; returns how many went before
+    /// the server closed the connection or the send timed out.
+    @discardableResult
+    public func send(_ count: Int, octet: UInt8 = 0x61) -> Int {
+        let chunk = [UInt8](repeating: octet, count: 64 << 10)
+        var sent = 0
+        while sent < count {
+            let n = chunk.withUnsafeBytes { Glibc.send(fd, $0.baseAddress!, min($0.count, count - sent), Int32(MSG_NOSIGNAL)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            sent += n
+        }
+        return sent
+    }
 }

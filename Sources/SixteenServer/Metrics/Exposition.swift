@@ -75,8 +75,9 @@ public enum PrometheusExposition {
 extension MetricsSnapshot {
     /// The daemon's own counters and gauges as `key=value` pairs, in order:
     /// the exit totals and the SIGUSR1 log. A key is the metric name without
-    /// `sixteen_` and `_total`, then each label value but the protocol's
-    /// (`sessions_replied`, `pending_output_bytes_spill`).
+    /// `sixteen_` and `_total`, then the values of the labels that tell the
+    /// family's series apart (`sessions_replied`, `pending_output_bytes_spill`;
+    /// with two protocols, `sessions_upper_replied`).
     public var totals: [(key: String, value: Int)] {
         var pairs: [(key: String, value: Int)] = []
         for family in families where family.family.kind != .histogram {
@@ -84,8 +85,11 @@ extension MetricsSnapshot {
             guard name.hasPrefix("sixteen_"), name != "sixteen_build_info" else { continue }
             var key = String(name.dropFirst("sixteen_".count))
             if key.hasSuffix("_total") { key = String(key.dropLast("_total".count)) }
+            let distinguishing = Set(family.samples.flatMap(\.labels).map(\.name)).filter { name in
+                Set(family.samples.map { $0.labels.first { $0.name == name }?.value }).count > 1
+            }
             for sample in family.samples {
-                let suffix = sample.labels.filter { $0.name != "protocol" }.map { "_" + $0.value }.joined()
+                let suffix = sample.labels.filter { distinguishing.contains($0.name) }.map { "_" + $0.value }.joined()
                 pairs.append((key + suffix, Int(sample.value)))
             }
         }
