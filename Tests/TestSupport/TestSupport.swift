@@ -248,7 +248,7 @@ public func httpExchange(port: Int, _ request: [UInt8], timeout: Duration = .sec
 
 /// `GET path` over HTTP/1.1, as curl would send it.
 public func httpGet(port: Int, _ path: String, method: String = "GET", timeout: Duration = .seconds(10)) throws -> HTTPResponse? {
-    try httpExchange(port: port, Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUser-Agent: test\r\nAccept: */*\r\n\r\n".utf8), timeout: timeout)
+    try httpExchange(port: port, Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUser-Agent: test\r\nAccept: */*\r\nConnection: close\r\n\r\n".utf8), timeout: timeout)
 }
 
 /// Runs `promtool check metrics` on `text`: (exit status, its output).
