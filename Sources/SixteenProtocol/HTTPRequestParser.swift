@@ -11,8 +11,8 @@
 //     visible ASCII); the version is `HTTP/1.0` or `HTTP/1.1`. Another
 //     `HTTP/x.y` is refused with 505; anything else with 400.
 //  4. A header line is a token name, a colon (no space before it), and a
-//     value of visible ASCII, spaces and tabs (leading and trailing ones are
-//     not part of it). A line starting with a space or tab (obsolete line
+//     value of visible ASCII, spaces, tabs and octets 0x80-0xFF (RFC 9110's
+//     obs-text; leading and trailing spaces and tabs are not part of it). A line starting with a space or tab (obsolete line
 //     folding), a NUL or other control octet anywhere: 400.
 //  5. An HTTP/1.1 request must carry exactly one Host header (RFC 9112
 //     section 3.2): without one, or with two, 400.

@@ -67,10 +67,11 @@ public struct SixteenLogHandler: LogHandler {
         }
     }
 
-    /// Now, in UTC, to the millisecond: `2026-11-26T12:00:00.123Z`.
-    static func timestamp() -> String {
+    /// `now` (default: the real-time clock) in UTC, to the millisecond:
+    /// `2026-11-26T12:00:00.123Z`.
+    static func timestamp(_ time: timespec? = nil) -> String {
         var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
+        if let time { now = time } else { clock_gettime(CLOCK_REALTIME, &now) }
         var seconds = now.tv_sec
         var parts = tm()
         gmtime_r(&seconds, &parts)

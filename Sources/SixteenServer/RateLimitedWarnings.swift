@@ -26,9 +26,9 @@ final class RateLimitedWarnings<Kind: WarningKind> {
     private let logger: Logger
     private let window: Int64
     private let prefix: String
-    /// Per kind: when its window opened (0: no window open), warnings
+    /// Per kind: when its window opened (nil: no window open), warnings
     /// suppressed in it, and the level they were at.
-    private var opened: [Int64]
+    private var opened: [Int64?]
     private var suppressed: [Int]
     private var levels: [Logger.Level]
 
@@ -37,7 +37,7 @@ final class RateLimitedWarnings<Kind: WarningKind> {
         self.prefix = prefix
         window = windowNanoseconds
         let count = Kind.allCases.count
-        opened = Array(repeating: 0, count: count)
+        opened = Array(repeating: nil, count: count)
         suppressed = Array(repeating: 0, count: count)
         levels = Array(repeating: .warning, count: count)
     }
@@ -46,7 +46,7 @@ final class RateLimitedWarnings<Kind: WarningKind> {
     /// window ago; then only counts it.
     func warn(_ kind: Kind, level: Logger.Level = .warning, now: Int64, _ message: @autoclosure () -> String) {
         let cell = kind.cell
-        if opened[cell] != 0, now - opened[cell] < window {
+        if let start = opened[cell], now - start < window {
             suppressed[cell] += 1
             return
         }
@@ -58,17 +58,18 @@ final class RateLimitedWarnings<Kind: WarningKind> {
 
     /// Closes every window that is over, saying how many it held back.
     func tick(now: Int64) {
-        for kind in Kind.allCases where opened[kind.cell] != 0 && now - opened[kind.cell] >= window {
+        for kind in Kind.allCases {
+            guard let start = opened[kind.cell], now - start >= window else { continue }
             report(kind, now: now)
-            opened[kind.cell] = 0
+            opened[kind.cell] = nil
         }
     }
 
     /// Says what every open window held back, and closes them (at shutdown).
     func flush(now: Int64) {
-        for kind in Kind.allCases where opened[kind.cell] != 0 {
+        for kind in Kind.allCases where opened[kind.cell] != nil {
             report(kind, now: now)
-            opened[kind.cell] = 0
+            opened[kind.cell] = nil
         }
     }
 
@@ -77,8 +78,8 @@ final class RateLimitedWarnings<Kind: WarningKind> {
 
     private func report(_ kind: Kind, now: Int64) {
         let cell = kind.cell
-        guard suppressed[cell] > 0 else { return }
-        let seconds = Double((now - opened[cell]) / 1_000_000) / 1000
+        guard suppressed[cell] > 0, let start = opened[cell] else { return }
+        let seconds = Double((now - start) / 1_000_000) / 1000
         logger.log(level: levels[cell], "\(prefix)\(suppressed[cell]) more like this in the last \(seconds) s: \(kind.summary)")
         suppressed[cell] = 0
     }
