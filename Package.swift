@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "SixteenClient",
             dependencies: [
-                "Reactor", "SixteenProtocol", "CLibEv",
+                "Reactor", "SixteenProtocol",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
@@ -79,7 +79,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ReactorTests",
-            dependencies: ["Reactor", "CLibEv"],
+            dependencies: ["Reactor"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -9,7 +9,8 @@ import SixteenProtocol
 public struct DaemonExit: Sendable {
     /// Every count at the end.
     public let totals: MetricsSnapshot
-    /// 0 after a drain; 128 + the signal after an immediate stop.
+    /// 0 after a drain; 128 + the signal after an immediate stop; 1 when a
+    /// reactor did not stop in time.
     public let status: Int32
 }
 
@@ -62,11 +63,20 @@ extension Server {
         }
         var draining = false
         var status: Int32 = 0
+        // However a stop goes, the control loop does not wait on a stuck
+        // reactor for ever: past this timer it returns, and the totals are
+        // printed from what the reactors counted so far.
+        let giveUp = TimerWatcher(loop: control) { [unowned self, unowned control] in
+            self.logger.error("the reactors did not stop in time; exiting without waiting for them")
+            if status == 0 { status = 1 }
+            control.breakAll()
+        }
         let stopAtOnce: (Int32) -> Void = { [unowned self] signal in
             guard status == 0 else { return }
             status = 128 + signal
             self.logger.warning("Received \(signalName(signal))\(draining && signal != SIGQUIT ? " again" : ""): closing every session and stopping at once")
             self.stopNow()
+            giveUp.start(after: 1)
         }
         let onSignal: (Int32) -> Void = { [unowned self] signal in
             switch signal {
@@ -76,6 +86,7 @@ extension Server {
                 let active = self.metrics().active
                 self.logger.info("Received \(signalName(signal)): no longer accepting; draining \(active) sessions (up to \(self.configuration.shutdownTimeout))")
                 self.requestShutdown()
+                giveUp.start(after: Double(self.configuration.shutdownTimeout.nanoseconds) / 1e9 + 5)
             case SIGQUIT:
                 stopAtOnce(signal)
             case SIGUSR1:
@@ -95,9 +106,10 @@ extension Server {
         finished.start()
         try start(whenFinished: finished.wakeup)
         control.run()
-        let totals = wait(timeout: status == 0 ? nil : .seconds(1))
-        // Keep the watchers (see above): only the wake-up goes.
+        let totals = wait(timeout: isFinished ? nil : .seconds(1))
+        // Keep the watchers (see above): only the wake-up and the timer go.
         finished.stop()
+        giveUp.stop()
         keptSignalWatchers.withLock { $0 += watchers }
         return DaemonExit(totals: totals, status: status)
     }

@@ -82,6 +82,9 @@ protocol ProtocolHandler: AnyObject, SendableMetatype {
     /// directory is writable); throws the reason it cannot serve.
     static func prepare(_ configuration: Configuration) throws(ServerError)
 
+    /// The configuration in a few words, for the start-up log line.
+    static func describe(_ configuration: Configuration) -> String
+
     init(_ configuration: Configuration, context: HandlerContext<Count>)
 
     /// A session for a new connection, accepted at `now`, and what to do first.
@@ -119,6 +122,7 @@ protocol ProtocolHandler: AnyObject, SendableMetatype {
 
 extension ProtocolHandler {
     static func prepare(_ configuration: Configuration) throws(ServerError) {}
+    static func describe(_ configuration: Configuration) -> String { "" }
     func sendBlocked(_ session: inout Session) -> ConnectionStep { .wait }
     func heartbeat(now: Int64) {}
     func stopping(now: Int64) {}
@@ -129,4 +133,20 @@ enum NoWarnings: WarningKind {
     var cell: Int { switch self {} }
     var summary: String { switch self {} }
     static var allCases: [NoWarnings] { [] }
+}
+
+/// `10s`, `2.5s`, `250ms`: a duration as the start-up log shows it.
+func shortDescription(of duration: Duration) -> String {
+    let nanoseconds = duration.nanoseconds
+    if nanoseconds % 1_000_000_000 == 0 { return "\(nanoseconds / 1_000_000_000)s" }
+    if nanoseconds < 1_000_000_000, nanoseconds % 1_000_000 == 0 { return "\(nanoseconds / 1_000_000)ms" }
+    return "\(Double(nanoseconds) / 1e9)s"
+}
+
+/// `2GiB`, `256KiB`, `1000B`: a size as the start-up log shows it.
+func shortDescription(ofSize bytes: Int) -> String {
+    for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] where bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        return "\(bytes >> shift)\(unit)"
+    }
+    return "\(bytes)B"
 }

@@ -31,12 +31,16 @@ final class RateLimitedWarnings<Kind: WarningKind> {
     private var opened: [Int64?]
     private var suppressed: [Int]
     private var levels: [Logger.Level]
+    /// `Kind.allCases`, made once: the heartbeat walks it every second, and
+    /// `allCases` builds a new array each time it is asked.
+    private let kinds: [Kind]
 
     init(logger: Logger, prefix: String = "", windowNanoseconds: Int64 = 1_000_000_000) {
         self.logger = logger
         self.prefix = prefix
         window = windowNanoseconds
-        let count = Kind.allCases.count
+        kinds = Array(Kind.allCases)
+        let count = kinds.count
         opened = Array(repeating: nil, count: count)
         suppressed = Array(repeating: 0, count: count)
         levels = Array(repeating: .warning, count: count)
@@ -58,7 +62,7 @@ final class RateLimitedWarnings<Kind: WarningKind> {
 
     /// Closes every window that is over, saying how many it held back.
     func tick(now: Int64) {
-        for kind in Kind.allCases {
+        for kind in kinds {
             guard let start = opened[kind.cell], now - start >= window else { continue }
             report(kind, now: now)
             opened[kind.cell] = nil
@@ -67,7 +71,7 @@ final class RateLimitedWarnings<Kind: WarningKind> {
 
     /// Says what every open window held back, and closes them (at shutdown).
     func flush(now: Int64) {
-        for kind in Kind.allCases where opened[kind.cell] != nil {
+        for kind in kinds where opened[kind.cell] != nil {
             report(kind, now: now)
             opened[kind.cell] = nil
         }

@@ -51,6 +51,9 @@ public enum ProtocolConfiguration: Sendable, Equatable {
 
     /// The protocol's name: the `protocol` label of its series.
     public var name: String { served.name }
+
+    /// Its settings in a few words, for the start-up log.
+    public var summary: String { served.summary }
 }
 
 /// A protocol's handler, with its configuration, behind one concrete type:
@@ -65,8 +68,11 @@ struct ServedProtocol: Sendable {
     let makeReactor: @Sendable (_ index: Int, _ count: Int, _ listener: Int32, _ settings: ReactorSettings, _ logger: Logger)
         throws(ReactorError) -> any ServingReactor
 
+    let summary: String
+
     init<Handler: ProtocolHandler>(_ handler: Handler.Type, _ configuration: Handler.Configuration) {
         name = Handler.name
+        summary = Handler.describe(configuration)
         outcomes = Handler.outcomes + [.aborted]
         ownDeclarations = Handler.Count.allCases.map(\.declaration)
         prepare = { () throws(ServerError) in try Handler.prepare(configuration) }

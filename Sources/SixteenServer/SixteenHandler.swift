@@ -17,6 +17,10 @@ final class SixteenHandler: ProtocolHandler {
     /// The reply, in memory of our own: sent from here without copying.
     private let reply: UnsafeRawBufferPointer
 
+    static func describe(_ timeouts: SixteenTimeouts) -> String {
+        "request timeout \(shortDescription(of: timeouts.request)), linger \(shortDescription(of: timeouts.linger))"
+    }
+
     init(_ configuration: SixteenTimeouts, context: HandlerContext<NoCounts>) {
         timeouts = configuration
         logger = context.logger

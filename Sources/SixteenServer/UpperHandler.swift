@@ -85,6 +85,13 @@ final class UpperHandler: ProtocolHandler {
         }
     }
 
+    static func describe(_ configuration: UpperConfiguration) -> String {
+        let output = configuration.output
+        return "idle timeout \(shortDescription(of: configuration.limits.idle)), max pending \(shortDescription(ofSize: configuration.limits.maxPending)), "
+            + "memory \(shortDescription(ofSize: output.highWaterMark)) per connection and \(shortDescription(ofSize: output.memoryBudget)) in all, "
+            + "spilling to \(output.spillDirectory)"
+    }
+
     init(_ configuration: UpperConfiguration, context: HandlerContext<UpperCount>) {
         self.configuration = configuration
         pool = ChunkPool(budgetBytes: configuration.output.memoryBudget / max(1, context.reactorCount))

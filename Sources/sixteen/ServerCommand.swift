@@ -138,12 +138,7 @@ struct ServerCommand: ParsableCommand {
             if configuration.listensEverywhere {
                 logger.warning("Listening on every interface (\(address)): other machines can connect")
             }
-            switch service.served {
-            case .sixteen:
-                logger.info("Listening at \(address) with \(reactors) reactors, protocol sixteen; request timeout \(requestTimeout)s, linger \(lingerTimeout)s")
-            case .upper(let upper):
-                logger.info("Listening at \(address) with \(reactors) reactors, protocol upper; idle timeout \(idleTimeout)s, max pending \(maxPending), memory \(highWaterMark) per connection and \(memoryBudget) in all, spilling to \(upper.output.spillDirectory)")
-            }
+            logger.info("Listening at \(address) with \(reactors) reactors, protocol \(service.served.name); \(service.served.summary)")
         }
         if let adminAddress = server.adminAddress {
             logger.info("Admin listener at \(adminAddress): /metrics, /healthz, /ready")

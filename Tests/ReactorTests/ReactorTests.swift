@@ -1,4 +1,3 @@
-import CLibEv
 import Reactor
 import Synchronization
 import XCTest
@@ -44,7 +43,7 @@ final class EventLoopTests: XCTestCase {
     func testIOWatcherSeesReadabilityOfASocketPair() throws {
         let loop = try EventLoop()
         var fds: [Int32] = [0, 0]
-        XCTAssertEqual(socketpair(AF_UNIX, SIXTEEN_SOCK_STREAM | SIXTEEN_SOCK_NONBLOCK, 0, &fds), 0)
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds), 0)
         defer { fds.forEach { Socket.close($0) } }
         var seen: IOEvents = []
         var watcher: IOWatcher?
@@ -95,7 +94,7 @@ final class PooledWatcherTests: XCTestCase {
         XCTAssertEqual(recorder.timers, [2, 0])
 
         var fds: [Int32] = [0, 0]
-        XCTAssertEqual(socketpair(AF_UNIX, SIXTEEN_SOCK_STREAM | SIXTEEN_SOCK_NONBLOCK, 0, &fds), 0)
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds), 0)
         defer { fds.forEach { Socket.close($0) } }
         let io = PooledIO(ios + 1)
         io.watch(fd: fds[0], events: [.readable, .writable], on: loop)
