@@ -46,24 +46,22 @@ public enum PrometheusExposition {
         number(Double(nanoseconds) / 1e9)
     }
 
+    /// A label value: backslash, double quote and newline escaped.
     static func escapeLabel(_ value: String) -> String {
-        var escaped = ""
-        for character in value {
-            switch character {
-            case "\\": escaped += "\\\\"
-            case "\"": escaped += "\\\""
-            case "\n": escaped += "\\n"
-            default: escaped.append(character)
-            }
-        }
-        return escaped
+        escape(value, quote: true)
     }
 
+    /// A help text: backslash and newline escaped (quotes stay as they are).
     static func escapeHelp(_ value: String) -> String {
+        escape(value, quote: false)
+    }
+
+    private static func escape(_ value: String, quote: Bool) -> String {
         var escaped = ""
         for character in value {
             switch character {
             case "\\": escaped += "\\\\"
+            case "\"" where quote: escaped += "\\\""
             case "\n": escaped += "\\n"
             default: escaped.append(character)
             }
