@@ -83,3 +83,36 @@ public func unblockSignals(_ signals: [Int32]) {
 public var realtimeSignals: ClosedRange<Int32> {
     sixteen_sigrtmin()...sixteen_sigrtmax()
 }
+
+/// The process's limit on open descriptors (`RLIMIT_NOFILE`).
+public enum DescriptorLimit {
+    /// The soft limit now.
+    public static var soft: Int {
+        var limit = rlimit()
+        guard getrlimit(resource, &limit) == 0 else { return 1024 }
+        return limit.rlim_cur >= rlim_t(Int32.max) ? Int(Int32.max) : Int(limit.rlim_cur)
+    }
+
+    /// The hard limit now.
+    public static var hard: Int {
+        var limit = rlimit()
+        guard getrlimit(resource, &limit) == 0 else { return 1024 }
+        return limit.rlim_max >= rlim_t(Int32.max) ? Int(Int32.max) : Int(limit.rlim_max)
+    }
+
+    /// Raises the soft limit as far as the hard limit, or `target` if lower;
+    /// returns the soft limit afterwards.
+    @discardableResult
+    public static func raise(to target: Int = .max) -> Int {
+        var limit = rlimit()
+        guard getrlimit(resource, &limit) == 0 else { return soft }
+        let wanted = rlim_t(min(target, hard))
+        if limit.rlim_cur < wanted {
+            limit.rlim_cur = wanted
+            _ = setrlimit(resource, &limit)
+        }
+        return soft
+    }
+
+    private static let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
+}

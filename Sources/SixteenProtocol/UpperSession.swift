@@ -14,26 +14,38 @@
 //     machine only counts it.
 //  4. A ceiling bounds what one client can make us hold: octets that would
 //     take pending output past `maxPending` end the session as overflowed,
-//     and are not queued.
+//     and are not queued. The glue reads at most `readRoom` octets at a time
+//     (what is left under the ceiling, or 1 at it), so a client that reads
+//     everything it is sent is never closed, however small the ceiling.
 //  5. Once the client's EOF has arrived and every pending octet has been
 //     written, the session is complete and the connection is closed. (All
 //     input has been read, so closing sends FIN, never RST.)
-//  6. A session with no octet moving in either direction for `idle` ends as
-//     idle. The deadline moves with activity; the timer is re-armed only when
-//     it fires early (libev's "be smart about timeouts", technique 2).
+//  6. A session that makes no progress for `idle` ends as idle. Progress
+//     is: output written; EOF; and input, but while output is pending (the
+//     client is not reading what it is sent) only every `holdProgress`
+//     octets of it. So a client that keeps output pending while it trickles
+//     input (one octet every few seconds, to hold a spill file for ever) is
+//     closed within `idle` of its last real progress, while the book's
+//     client, which sends everything before it reads, makes progress at any
+//     rate above `holdProgress` per `idle` (16 KiB a minute by default). The
+//     deadline moves with progress; the timer is re-armed only when it fires
+//     early (libev's "be smart about timeouts", technique 2).
 //  7. A reset, or any connection error, ends the session as reset.
 //  8. A closed session ignores every later event.
 
 /// Limits of an `upper` session.
 public struct UpperLimits: Equatable, Sendable {
-    /// How long a session may go with no octet moving either way (rule 6).
+    /// How long a session may go without progress (rule 6).
     public var idle: Duration
     /// The most output one session may have pending (rule 4).
     public var maxPending: Int
+    /// Input octets that count as progress while output is pending (rule 6).
+    public var holdProgress: Int
 
-    public init(idle: Duration = .seconds(60), maxPending: Int = 2 << 30) {
+    public init(idle: Duration = .seconds(60), maxPending: Int = 2 << 30, holdProgress: Int = 16 << 10) {
         self.idle = idle
         self.maxPending = maxPending
+        self.holdProgress = holdProgress
     }
 }
 
@@ -43,7 +55,8 @@ public enum UpperOutcome: Equatable, Sendable {
     case completed(echoed: Int)
     /// Pending output would have exceeded the ceiling (rule 4).
     case overflowed(pending: Int)
-    /// Nothing moved for the idle timeout (rule 6).
+    /// No progress for the idle timeout (rule 6); with output pending, the
+    /// client held it unread.
     case idleTimedOut(received: Int, sent: Int)
     /// The connection failed (rule 7).
     case reset(received: Int, sent: Int)
@@ -75,6 +88,8 @@ public struct UpperSession: Sendable {
     private var sent = 0
     private var inputEnded = false
     private var lastActivity = Instant.zero
+    /// Input received while output was pending, since the last progress (rule 6).
+    private var heldInput = 0
     private var started = false
     public private(set) var outcome: UpperOutcome?
 
@@ -84,6 +99,10 @@ public struct UpperSession: Sendable {
 
     /// Octets read but not yet written back.
     public var pending: Int { received - sent }
+
+    /// The most the glue should read now (rule 4): what is left under the
+    /// ceiling, or 1 when there is no room (that octet then overflows).
+    public var readRoom: Int { max(1, limits.maxPending - pending) }
     public var octetsReceived: Int { received }
     public var octetsSent: Int { sent }
 
@@ -100,7 +119,12 @@ public struct UpperSession: Sendable {
     /// `count` octets were read (rules 2, 4).
     public mutating func received(_ count: Int, now: Instant) -> UpperAction {
         guard started, outcome == nil, !inputEnded, count > 0 else { return .wait }
-        lastActivity = now
+        if pending == 0 {
+            progressed(now)
+        } else {
+            heldInput += count
+            if heldInput >= limits.holdProgress { progressed(now) }
+        }
         if count > limits.maxPending - pending {
             let (wanted, overflow) = pending.addingReportingOverflow(count)
             return close(.overflowed(pending: overflow ? .max : wanted))
@@ -113,7 +137,7 @@ public struct UpperSession: Sendable {
     public mutating func inputEnded(now: Instant) -> UpperAction {
         guard started, outcome == nil, !inputEnded else { return .wait }
         inputEnded = true
-        lastActivity = now
+        progressed(now)
         return pending == 0 ? close(.completed(echoed: sent)) : .send
     }
 
@@ -122,7 +146,7 @@ public struct UpperSession: Sendable {
         guard started, outcome == nil else { return .wait }
         let taken = min(max(count, 0), pending)
         sent += taken
-        if taken > 0 { lastActivity = now }
+        if taken > 0 { progressed(now) }
         if pending == 0 {
             return inputEnded ? close(.completed(echoed: sent)) : .wait
         }
@@ -153,6 +177,11 @@ public struct UpperSession: Sendable {
         let deadline = lastActivity + limits.idle
         if now < deadline { return .armTimer(deadline: deadline) }
         return close(.idleTimedOut(received: received, sent: sent))
+    }
+
+    private mutating func progressed(_ now: Instant) {
+        lastActivity = now
+        heldInput = 0
     }
 
     private mutating func close(_ outcome: UpperOutcome) -> UpperAction {

@@ -89,6 +89,8 @@ protocol ProtocolHandler: AnyObject, SendableMetatype {
 
     /// A session for a new connection, accepted at `now`, and what to do first.
     func opened(_ session: inout Session, now: Instant) -> ConnectionStep
+    /// The most octets the next read may take (the reactor's buffer bounds it too).
+    func readLimit(_ session: inout Session) -> Int
     /// `octets` were read. The buffer is the reactor's and is reused after
     /// this event: the handler may change the octets in place, and may offer
     /// them from `output` until it returns, but must copy what it keeps.
@@ -124,6 +126,8 @@ extension ProtocolHandler {
     static func prepare(_ configuration: Configuration) throws(ServerError) {}
     static func describe(_ configuration: Configuration) -> String { "" }
     func sendBlocked(_ session: inout Session) -> ConnectionStep { .wait }
+    @inline(__always)
+    func readLimit(_ session: inout Session) -> Int { .max }
     func heartbeat(now: Int64) {}
     func stopping(now: Int64) {}
 }

@@ -27,8 +27,9 @@ extension Server {
         ])
         for count in ReactorCount.allCases {
             let values = reactors.map { $0.common.load(count) }
-            snapshot.append(count.declaration, value: Double(aggregate(values, count.declaration.aggregation)))
+            snapshot.append(count.declaration, value: Double(aggregate(values, count.declaration.aggregation)) * count.declaration.scale)
         }
+        snapshot.append(ConnectionLimit.maxSeries, value: Double(descriptorPlan.maxConnections))
         for service in services {
             let served = service.served
             let own = reactors.filter { $0.protocolName == served.name }
@@ -39,7 +40,7 @@ extension Server {
             }
             for (cell, series) in served.ownDeclarations.enumerated() {
                 let values = own.map { $0.own.load(cell) }
-                snapshot.append(series, value: Double(aggregate(values, series.aggregation)))
+                snapshot.append(series, value: Double(aggregate(values, series.aggregation)) * series.scale)
             }
         }
         for service in services {
@@ -87,7 +88,9 @@ extension Server {
             }
             return AdminResponse(.ok, "ok: \(reactorCount) reactors turning\n")
         case .ready:
-            return isAccepting ? AdminResponse(.ok, "ready\n") : AdminResponse(.serviceUnavailable, "not accepting: draining\n")
+            if isAccepting { return AdminResponse(.ok, "ready\n") }
+            if isDraining { return AdminResponse(.serviceUnavailable, "not accepting: draining\n") }
+            return AdminResponse(.serviceUnavailable, "not accepting: at --max-connections (\(descriptorPlan.maxConnections))\n")
         }
     }
 
@@ -95,6 +98,7 @@ extension Server {
         switch aggregation {
         case .sum: values.reduce(0, +)
         case .minimum: values.min() ?? 0
+        case .maximum: values.max() ?? 0
         }
     }
 

@@ -24,6 +24,9 @@ public final class Server: Sendable {
     public let adminAddress: SocketAddress?
     let services: [BoundService]
     let logger: Logger
+    /// How the descriptors are shared out, and so the connection cap.
+    public let descriptorPlan: DescriptorPlan
+    let connectionLimit: ConnectionLimit
     private let adminFD: Int32
     private let state = Lock(RunState())
     private let finishedReactors = Atomic<Int>(0)
@@ -55,6 +58,12 @@ public final class Server: Sendable {
     public init(configuration: ServerConfiguration, logger: Logger) throws(ServerError) {
         self.configuration = configuration
         self.logger = logger
+        let plan = DescriptorPlan(
+            limit: DescriptorLimit.soft, reactors: max(1, configuration.reactors) * configuration.services.count,
+            admin: configuration.admin, spills: configuration.spills, requested: configuration.maxConnections)
+        guard plan.maxConnections >= 1 else { throw .tooFewDescriptors(plan) }
+        descriptorPlan = plan
+        connectionLimit = ConnectionLimit(cap: plan.maxConnections)
         var bound: [BoundService] = []
         var adminFD: Int32 = -1
         do throws(ServerError) {
@@ -123,7 +132,7 @@ public final class Server: Sendable {
         signal(SIGPIPE, SIG_IGN)
         let settings = ReactorSettings(
             acceptBatch: configuration.acceptBatch, shutdownTimeout: configuration.shutdownTimeout,
-            readBufferSize: configuration.readBufferSize, connectionCap: nil)
+            readBufferSize: configuration.readBufferSize, connectionCap: nil, sharedLimit: connectionLimit)
         try state.withLock { (state: inout RunState) throws(ServerError) in
             precondition(!state.started, "Server.start() called twice")
             state.started = true
@@ -144,7 +153,8 @@ public final class Server: Sendable {
                     timeouts: AdminTimeouts(request: admin.requestTimeout, response: admin.requestTimeout),
                     respond: { [weak self] route in self?.respond(to: route) ?? AdminResponse(.serviceUnavailable, "stopping\n") })
                 let adminSettings = ReactorSettings(
-                    acceptBatch: 16, shutdownTimeout: .zero, readBufferSize: 16 << 10, connectionCap: admin.maxConnections)
+                    acceptBatch: 16, shutdownTimeout: .zero, readBufferSize: 16 << 10, connectionCap: admin.maxConnections,
+                    sharedLimit: nil)
                 do throws(ReactorError) {
                     let reactor = try ServerReactor<AdminHandler>(
                         index: 0, reactorCount: 1, listenerFD: adminFD, configuration: handler,
@@ -155,6 +165,7 @@ public final class Server: Sendable {
                     throw .reactor(error)
                 }
             }
+            connectionLimit.attach(state.reactors.map(\.reactor.resumeWakeup))
             do throws(ReactorError) {
                 for (index, handle) in state.reactors.enumerated() {
                     state.threads.append(try ReactorThread(name: "sixteen-r\(index)") { [self] in
@@ -217,8 +228,11 @@ public final class Server: Sendable {
         finishedReactors.load(ordering: .acquiring) == reactorCount
     }
 
+    /// Whether a drain (or a stop) has begun.
+    public var isDraining: Bool { draining.load(ordering: .relaxed) }
+
     /// Whether the server takes new connections now: started, not draining,
-    /// and every reactor accepting.
+    /// and every reactor accepting (none paused at `--max-connections`).
     public var isAccepting: Bool {
         guard !draining.load(ordering: .relaxed) else { return false }
         let reactors = reactorMetrics

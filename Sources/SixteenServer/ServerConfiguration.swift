@@ -134,6 +134,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var readBufferSize: Int
     /// The admin listener (`/metrics`, `/healthz`, `/ready`); nil: none.
     public var admin: AdminConfiguration?
+    /// The cap on open client connections, over every service; nil: what
+    /// the descriptor limit allows after its reserve (see `DescriptorPlan`).
+    public var maxConnections: Int?
 
     /// One service: `served` on `port`.
     public init(
@@ -145,11 +148,13 @@ public struct ServerConfiguration: Sendable, Equatable {
         acceptBatch: Int = 64,
         backlog: Int32 = 4096,
         readBufferSize: Int = 64 * 1024,
-        admin: AdminConfiguration? = nil
+        admin: AdminConfiguration? = nil,
+        maxConnections: Int? = nil
     ) {
         self.init(
             services: [Service(served, port: port)], host: host, reactors: reactors, shutdownTimeout: shutdownTimeout,
-            acceptBatch: acceptBatch, backlog: backlog, readBufferSize: readBufferSize, admin: admin)
+            acceptBatch: acceptBatch, backlog: backlog, readBufferSize: readBufferSize, admin: admin,
+            maxConnections: maxConnections)
     }
 
     public init(
@@ -160,7 +165,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         acceptBatch: Int = 64,
         backlog: Int32 = 4096,
         readBufferSize: Int = 64 * 1024,
-        admin: AdminConfiguration? = nil
+        admin: AdminConfiguration? = nil,
+        maxConnections: Int? = nil
     ) {
         precondition(!services.isEmpty, "a server needs a service")
         precondition(Set(services.map(\.served.name)).count == services.count, "each protocol at most once")
@@ -172,6 +178,12 @@ public struct ServerConfiguration: Sendable, Equatable {
         self.backlog = backlog
         self.readBufferSize = readBufferSize
         self.admin = admin
+        self.maxConnections = maxConnections
+    }
+
+    /// Whether any service keeps output in spill files.
+    var spills: Bool {
+        services.contains { if case .upper = $0.served { true } else { false } }
     }
 
     /// Whether `host` means every interface.
@@ -186,6 +198,7 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
     case cannotListen(address: String, SocketError)
     case reactor(ReactorError)
     case unusableSpillDirectory(path: String, Errno)
+    case tooFewDescriptors(DescriptorPlan)
 
     public var description: String {
         switch self {
@@ -208,6 +221,8 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
             return error.description
         case .unusableSpillDirectory(let path, let errno):
             return "cannot create spill files in \(path): \(errno) (choose another with --spill-dir)"
+        case .tooFewDescriptors(let plan):
+            return "too few descriptors: the limit is \(plan.limit) and the daemon itself needs \(plan.fixedReserve + plan.spillFiles) (raise it with ulimit -n, or LimitNOFILE= under systemd)"
         }
     }
 }

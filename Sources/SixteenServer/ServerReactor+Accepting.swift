@@ -22,11 +22,13 @@ extension ServerReactor {
     /// established ones; stops at the reactor's connection cap.
     func acceptBatch() {
         for _ in 0..<settings.acceptBatch {
-            if let cap = settings.connectionCap, table.activeCount >= cap {
+            guard takePlace() else {
                 pauseAtCap()
                 return
             }
-            switch Socket.accept(listenerFD) {
+            let outcome = Socket.accept(listenerFD)
+            if case .accepted = outcome {} else { settings.sharedLimit?.release() }
+            switch outcome {
             case .accepted(let fd):
                 open(fd)
             case .wouldBlock:
@@ -86,25 +88,76 @@ extension ServerReactor {
         if listenerOpen && !pausedAtCap { listener.start() }
     }
 
-    /// At the cap: stop accepting; new connections wait in the listen queue.
-    private func pauseAtCap() {
-        pausedAtCap = true
-        listener.stop()
-        counts.set(.accepting, 0)
+    /// A place under the cap for one more connection: the shared cap's, or
+    /// this reactor's own.
+    @inline(__always)
+    private func takePlace() -> Bool {
+        if let limit = settings.sharedLimit { return limit.reserve() }
+        if let cap = settings.connectionCap { return table.activeCount < cap }
+        return true
     }
 
-    /// A connection closed while paused at the cap: accept again.
+    /// Whether a connection could be taken now (without taking it).
+    private var belowCap: Bool {
+        if let limit = settings.sharedLimit { return limit.current < limit.cap }
+        if let cap = settings.connectionCap { return table.activeCount < cap }
+        return true
+    }
+
+    /// At the cap: stop accepting; new connections wait in the listen queue
+    /// until a place frees up (here, or in another reactor, which wakes this one).
+    private func pauseAtCap() {
+        guard !pausedAtCap else { return }
+        pausedAtCap = true
+        pausedSince = now
+        listener.stop()
+        counts.set(.accepting, 0)
+        counts.add(.acceptPauses)
+        if settings.sharedLimit?.pause(index) == true { resumeBelowCap() }
+    }
+
+    /// A place may have freed up: accept again if so.
     func resumeBelowCap() {
-        guard let cap = settings.connectionCap, table.activeCount < cap else { return }
+        guard pausedAtCap, belowCap else { return }
         pausedAtCap = false
-        guard listenerOpen else { return }
+        settings.sharedLimit?.resume(index)
+        counts.add(.acceptPausedNanoseconds, Int(max(0, MonotonicClock.nanoseconds() - pausedSince.nanoseconds)))
+        guard listenerOpen, !draining else { return }
         counts.set(.accepting, 1)
         if !acceptPause.isActive { listener.start() }
+    }
+
+    /// At the start of a drain: everything already in the listen queue has
+    /// completed its handshake (and may have sent its request), and closing
+    /// the listener would reset it. Take it all first, whatever the cap.
+    func acceptWhatWaits() {
+        guard listenerOpen else { return }
+        while true {
+            settings.sharedLimit?.reserveBeyondCap()
+            switch Socket.accept(listenerFD) {
+            case .accepted(let fd):
+                open(fd)
+                continue
+            case .retry:
+                settings.sharedLimit?.release()
+                continue
+            case .outOfResources(let error):
+                settings.sharedLimit?.release()
+                shedForDescriptors(error)
+            case .wouldBlock, .failed:
+                settings.sharedLimit?.release()
+            }
+            return
+        }
     }
 
     /// Stops accepting for good (a drain): the listener is closed.
     func closeListener() {
         counts.set(.accepting, 0)
+        if pausedAtCap {
+            pausedAtCap = false
+            settings.sharedLimit?.resume(index)
+        }
         guard listenerOpen else { return }
         listener.stop()
         acceptPause.stop()

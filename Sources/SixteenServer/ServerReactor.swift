@@ -16,6 +16,8 @@ struct ReactorSettings: Sendable {
     /// The most connections this reactor holds at once; at it, the reactor
     /// stops accepting (the rest wait in the listen queue). nil: no cap.
     var connectionCap: Int?
+    /// The cap shared by every reactor of the process (`--max-connections`).
+    var sharedLimit: ConnectionLimit?
 }
 
 /// What the server sees of a reactor, whatever its protocol.
@@ -25,6 +27,8 @@ protocol ServingReactor: AnyObject {
     var drainWakeup: AsyncWakeup { get }
     /// Close every session now and stop (safe from any thread).
     var abortWakeup: AsyncWakeup { get }
+    /// A place freed up under the shared cap: accept again if paused.
+    var resumeWakeup: AsyncWakeup { get }
     func run()
 }
 
@@ -68,8 +72,10 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
     var listener: IOWatcher!
     var listenerOpen = true
     var acceptPause: TimerWatcher!
-    /// Whether accepting stopped because the reactor holds its cap.
+    /// Whether accepting stopped at the cap, and since when.
     var pausedAtCap = false
+    var pausedSince = Instant.zero
+    var resumeWatcher: AsyncWatcher!
     /// A descriptor held in reserve, closed to accept-and-shed when the
     /// process runs out (libev's manual: "accepting when you can't").
     var spareFD: Int32 = -1
@@ -80,6 +86,7 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
 
     var drainWakeup: AsyncWakeup { drainWatcher.wakeup }
     var abortWakeup: AsyncWakeup { abortWatcher.wakeup }
+    var resumeWakeup: AsyncWakeup { resumeWatcher.wakeup }
 
     init(
         index: Int, reactorCount: Int, listenerFD: Int32, configuration: Handler.Configuration,
@@ -111,6 +118,7 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
         acceptPause = TimerWatcher(loop: loop) { [unowned self] in self.resumeAccepting() }
         drainWatcher = AsyncWatcher(loop: loop) { [unowned self] in self.beginDrain() }
         abortWatcher = AsyncWatcher(loop: loop) { [unowned self] in self.abortNow() }
+        resumeWatcher = AsyncWatcher(loop: loop) { [unowned self] in self.resumeBelowCap() }
         drainDeadline = TimerWatcher(loop: loop) { [unowned self] in self.abortRemaining() }
         deadlineTimer = TimerWatcher(loop: loop) { [unowned self] in self.deadlinesPassed() }
         heartbeatTimer = TimerWatcher(loop: loop) { [unowned self] in self.heartbeat() }
@@ -122,6 +130,7 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
         listener.start()
         drainWatcher.start()
         abortWatcher.start()
+        resumeWatcher.start()
         heartbeatTimer.start(after: 1, repeat: 1)
         iterations.start()
         counts.set(.accepting, 1)
@@ -177,7 +186,9 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
     /// had its turn.
     private func readOnce(_ slot: Int, _ entry: Entry) {
         let step: ConnectionStep
-        switch Socket.read(entry.pointee.fd, into: readBuffer) {
+        let limit = handler.readLimit(&entry.pointee.session)
+        let buffer = limit < readBuffer.count ? UnsafeMutableRawBufferPointer(rebasing: readBuffer[..<limit]) : readBuffer
+        switch Socket.read(entry.pointee.fd, into: buffer) {
         case .read(let count):
             counts.add(.octetsReceived, count)
             step = handler.received(&entry.pointee.session, UnsafeMutableRawBufferPointer(rebasing: readBuffer[..<count]), now: now)
@@ -276,6 +287,7 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
         Socket.close(entry.pointee.fd)
         table.release(slot)
         counts.add(.active, -1)
+        settings.sharedLimit?.release()
         if pausedAtCap { resumeBelowCap() }
         if draining && table.activeCount == 0 { endDrain() }
     }
@@ -340,6 +352,7 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
     private func beginDrain() {
         guard !draining else { return }
         draining = true
+        acceptWhatWaits()
         closeListener()
         if table.activeCount == 0 {
             endDrain()
@@ -368,6 +381,7 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
         drainDeadline.stop()
         drainWatcher.stop()
         abortWatcher.stop()
+        resumeWatcher.stop()
         heartbeatTimer.stop()
         iterations.stop()
         let time = MonotonicClock.nanoseconds()

@@ -39,11 +39,13 @@ enum UpperCount: Int, CountSet {
 enum UpperWarning: Int, WarningKind {
     case overMaxPending
     case storageFailed
+    case heldOutput
 
     var summary: String {
         switch self {
         case .overMaxPending: "clients closed past --max-pending"
         case .storageFailed: "sessions closed because output could not be stored"
+        case .heldOutput: "clients closed for holding output unread without progress"
         }
     }
 }
@@ -87,7 +89,8 @@ final class UpperHandler: ProtocolHandler {
 
     static func describe(_ configuration: UpperConfiguration) -> String {
         let output = configuration.output
-        return "idle timeout \(shortDescription(of: configuration.limits.idle)), max pending \(shortDescription(ofSize: configuration.limits.maxPending)), "
+        return "idle timeout \(shortDescription(of: configuration.limits.idle)) (progress while holding output: \(shortDescription(ofSize: configuration.limits.holdProgress))), "
+            + "max pending \(shortDescription(ofSize: configuration.limits.maxPending)), "
             + "memory \(shortDescription(ofSize: output.highWaterMark)) per connection and \(shortDescription(ofSize: output.memoryBudget)) in all, "
             + "spilling to \(output.spillDirectory)"
     }
@@ -107,6 +110,12 @@ final class UpperHandler: ProtocolHandler {
     func opened(_ connection: inout UpperConnection, now: Instant) -> ConnectionStep {
         connection = blankSession
         return step(connection.session.accepted(now: now))
+    }
+
+    /// No more than fits under `--max-pending` (rule 4): a client that reads
+    /// everything is never closed, however small the ceiling.
+    func readLimit(_ connection: inout UpperConnection) -> Int {
+        connection.session.readRoom
     }
 
     /// Uppercases in place and offers the octets straight from the read
@@ -188,6 +197,8 @@ final class UpperHandler: ProtocolHandler {
             warnings.warn(.storageFailed, level: .error, now: now.nanoseconds, "Closing \(info.peer): cannot store pending output in \(spillDirectory.path): \(reason) (after \(received) octets in, \(sent) out)")
         case .completed(let echoed) where debugEnabled:
             logger.debug("Stream from \(info.peer) complete: \(echoed) octets echoed")
+        case .idleTimedOut(let received, let sent) where received > sent:
+            warnings.warn(.heldOutput, now: now.nanoseconds, "Closing \(info.peer): it held \(received - sent) octets of output unread and sent under \(shortDescription(ofSize: configuration.limits.holdProgress)) in \(shortDescription(of: configuration.limits.idle)) (after \(received) octets in, \(sent) out)")
         case .idleTimedOut(let received, let sent) where debugEnabled:
             logger.debug("Stream from \(info.peer) idle: closed after \(received) octets in, \(sent) out")
         case .reset(let received, let sent) where debugEnabled:

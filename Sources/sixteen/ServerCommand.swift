@@ -49,8 +49,11 @@ struct ServerCommand: ParsableCommand {
     @Option(help: "Seconds to write the reply, and again to wait for the client's EOF after it.")
     var lingerTimeout = Seconds(2)
 
-    @Option(help: "upper: seconds with no octet moving either way before a session is closed.")
+    @Option(help: "upper: seconds without progress before a session is closed.")
     var idleTimeout = Seconds(60)
+
+    @Option(help: "upper: while a client leaves output unread, the octets it must send per --idle-timeout for that to count as progress.")
+    var minProgress = ByteCount(16 << 10, "16K")
 
     @Option(help: "upper: the most output one client may leave unread before it is closed (suffixes K, M, G).")
     var maxPending = ByteCount(2 << 30, "2GiB")
@@ -69,6 +72,9 @@ struct ServerCommand: ParsableCommand {
 
     @Option(help: "Connections accepted per listener wake-up at most.")
     var acceptBatch: Int = 64
+
+    @Option(help: "Client connections open at once at most, over every service; the rest wait in the listen queue (default: what the descriptor limit allows after the daemon's own reserve).")
+    var maxConnections: Int?
 
     @Option(help: ArgumentHelp("Serve /metrics, /healthz and /ready over HTTP on HOST:PORT (port 0 takes a free one; the log says which). Off by default.", valueName: "host:port"))
     var admin: HostAndPort?
@@ -92,6 +98,7 @@ struct ServerCommand: ParsableCommand {
         guard (1...1024).contains(reactors) else { throw ValidationError("--reactors must be between 1 and 1024") }
         guard (1...65536).contains(acceptBatch) else { throw ValidationError("--accept-batch must be between 1 and 65536") }
         guard maxPending.value > 0 else { throw ValidationError("--max-pending must be positive") }
+        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
     }
 
     /// What to serve where: `--listen`, or `--protocol` on `-p`.
@@ -106,7 +113,7 @@ struct ServerCommand: ParsableCommand {
             return .sixteen(SixteenTimeouts(request: requestTimeout.duration, linger: lingerTimeout.duration))
         case .upper:
             return .upper(UpperConfiguration(
-                limits: UpperLimits(idle: idleTimeout.duration, maxPending: maxPending.value),
+                limits: UpperLimits(idle: idleTimeout.duration, maxPending: maxPending.value, holdProgress: minProgress.value),
                 output: OutputLimits(
                     highWaterMark: highWaterMark.value, memoryBudget: memoryBudget.value,
                     spillDirectory: spillDir ?? defaultSpillDirectory())))
@@ -115,13 +122,17 @@ struct ServerCommand: ParsableCommand {
 
     func run() throws {
         let logger = makeLogger(level: logLevel, format: logFormat)
+        // The connection cap comes from the descriptor limit: take all the
+        // hard limit allows.
+        DescriptorLimit.raise()
         let configuration = ServerConfiguration(
             services: services,
             host: host,
             reactors: reactors,
             shutdownTimeout: shutdownTimeout.duration,
             acceptBatch: acceptBatch,
-            admin: admin.map { AdminConfiguration(host: $0.host, port: $0.port) }
+            admin: admin.map { AdminConfiguration(host: $0.host, port: $0.port) },
+            maxConnections: maxConnections
         )
         let server: Server
         do {
@@ -140,6 +151,11 @@ struct ServerCommand: ParsableCommand {
             }
             logger.info("Listening at \(address) with \(reactors) reactors, protocol \(service.served.name); \(service.served.summary)")
         }
+        let plan = server.descriptorPlan
+        if let asked = plan.clampedFrom {
+            logger.warning("--max-connections \(asked) is more than the descriptors allow: lowered to \(plan.maxConnections) (raise the limit with ulimit -n, or LimitNOFILE= under systemd)")
+        }
+        logger.info("At most \(plan.maxConnections) client connections; descriptors: limit \(plan.limit), \(plan.fixedReserve) reserved for the daemon itself\(plan.spillFiles > 0 ? ", \(plan.spillFiles) for spill files" : "")")
         if let adminAddress = server.adminAddress {
             logger.info("Admin listener at \(adminAddress): /metrics, /healthz, /ready")
         }

@@ -218,6 +218,6 @@ final class SixteenServerTests: ServerTestCase {
         server.requestShutdown()
         let totals = server.wait()
         XCTAssertLessThan(Double(MonotonicClock.nanoseconds() - started) / 1e9, 2)
-        XCTAssertEqual(totals.totals.filter { $0.value != 0 }.map(\.key), [], "an idle server counts nothing")
+        XCTAssertEqual(totals.totals.filter { $0.value != 0 && $0.key != "connections_max" }.map(\.key), [], "an idle server counts nothing")
     }
 }

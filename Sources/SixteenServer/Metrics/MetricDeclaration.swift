@@ -24,6 +24,8 @@ public enum Aggregation: Sendable {
     case sum
     /// The smallest (a 0/1 gauge that holds only if it holds everywhere).
     case minimum
+    /// The largest (what the reactor that saw the most of it saw).
+    case maximum
 }
 
 /// One series: its family and label values. Each is one cell per reactor.
@@ -31,16 +33,20 @@ public struct SeriesDeclaration: Sendable {
     public let family: MetricFamily
     public let labels: [MetricLabel]
     public let aggregation: Aggregation
+    /// What one unit of the cell is in the series' unit: 1e-9 for a cell of
+    /// nanoseconds shown in seconds.
+    public let scale: Double
 
-    public init(_ family: MetricFamily, labels: [MetricLabel] = [], aggregation: Aggregation = .sum) {
+    public init(_ family: MetricFamily, labels: [MetricLabel] = [], aggregation: Aggregation = .sum, scale: Double = 1) {
         self.family = family
         self.labels = labels
         self.aggregation = aggregation
+        self.scale = scale
     }
 
     /// A series that is its family's only one.
-    public static func counter(_ name: String, _ help: String) -> SeriesDeclaration {
-        SeriesDeclaration(MetricFamily(name, .counter, help))
+    public static func counter(_ name: String, _ help: String, aggregation: Aggregation = .sum, scale: Double = 1) -> SeriesDeclaration {
+        SeriesDeclaration(MetricFamily(name, .counter, help), aggregation: aggregation, scale: scale)
     }
 
     public static func gauge(_ name: String, _ help: String, aggregation: Aggregation = .sum) -> SeriesDeclaration {

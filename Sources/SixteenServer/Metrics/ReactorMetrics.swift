@@ -11,6 +11,8 @@ public enum ReactorCount: Int, CountSet {
     case acceptShed
     case acceptErrors
     case accepting
+    case acceptPauses
+    case acceptPausedNanoseconds
 
     public var declaration: SeriesDeclaration {
         switch self {
@@ -20,7 +22,9 @@ public enum ReactorCount: Int, CountSet {
         case .octetsSent: .counter("sixteen_octets_sent_total", "Octets written to clients.")
         case .acceptShed: .counter("sixteen_accept_shed_total", "Connections accepted and closed at once because the process ran out of descriptors.")
         case .acceptErrors: .counter("sixteen_accept_errors_total", "accept() calls that failed for another reason than running out of descriptors.")
-        case .accepting: .gauge("sixteen_accepting", "1 while every reactor accepts new connections; 0 while draining.", aggregation: .minimum)
+        case .accepting: .gauge("sixteen_accepting", "1 while every reactor accepts new connections; 0 while draining or at --max-connections.", aggregation: .minimum)
+        case .acceptPauses: .counter("sixteen_accept_pauses_total", "Times accepting paused at --max-connections (the reactor that paused most).", aggregation: .maximum)
+        case .acceptPausedNanoseconds: .counter("sixteen_accept_paused_seconds_total", "Time accepting was paused at --max-connections (the reactor paused longest).", aggregation: .maximum, scale: 1e-9)
         }
     }
 }
