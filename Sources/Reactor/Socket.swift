@@ -87,9 +87,19 @@ public enum Socket {
         }
     }
 
+    /// Accepts one connection; with `peer`, the kernel writes the client's
+    /// address there (no `getpeername` needed).
     @inline(__always)
-    public static func accept(_ listener: Int32) -> AcceptOutcome {
-        let fd = accept4(listener, nil, nil, SIXTEEN_SOCK_NONBLOCK | SIXTEEN_SOCK_CLOEXEC)
+    public static func accept(_ listener: Int32, peer: UnsafeMutablePointer<sockaddr_storage>? = nil) -> AcceptOutcome {
+        let fd: Int32
+        if let peer {
+            var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            fd = peer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                accept4(listener, $0, &length, SIXTEEN_SOCK_NONBLOCK | SIXTEEN_SOCK_CLOEXEC)
+            }
+        } else {
+            fd = accept4(listener, nil, nil, SIXTEEN_SOCK_NONBLOCK | SIXTEEN_SOCK_CLOEXEC)
+        }
         if fd >= 0 { return .accepted(fd) }
         switch errno {
         case EAGAIN, EWOULDBLOCK: return .wouldBlock

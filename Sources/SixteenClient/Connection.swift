@@ -39,8 +39,9 @@ public final class DeadlineConnection {
     private let timeout: Duration
     private var closed = false
 
-    /// Connects to the first address of `host` that accepts, within `timeout`.
-    public init(host: String, port: Int, timeout: Duration) throws(ClientError) {
+    /// Connects to the first address of `host` that accepts, within
+    /// `timeout`; from `source` (any port) if given.
+    public init(host: String, port: Int, timeout: Duration, source: SocketAddress? = nil) throws(ClientError) {
         self.timeout = timeout
         deadline = MonotonicClock.nanoseconds() &+ timeout.nanoseconds
         let addresses: [SocketAddress]
@@ -56,6 +57,11 @@ public final class DeadlineConnection {
                 fd = try Socket.makeTCP(family: address.family)
             } catch {
                 throw .cannotConnect(address: address.description, error.errno)
+            }
+            if let source, source.withSockAddr({ bind(fd, $0, $1) }) != 0 {
+                let error = Errno.current
+                Socket.close(fd)
+                throw .cannotConnect(address: address.description, error)
             }
             if let error = Socket.startConnect(fd, to: address) {
                 Socket.close(fd)

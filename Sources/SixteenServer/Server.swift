@@ -132,7 +132,10 @@ public final class Server: Sendable {
         signal(SIGPIPE, SIG_IGN)
         let settings = ReactorSettings(
             acceptBatch: configuration.acceptBatch, shutdownTimeout: configuration.shutdownTimeout,
-            readBufferSize: configuration.readBufferSize, connectionCap: nil, sharedLimit: connectionLimit)
+            readBufferSize: configuration.readBufferSize, connectionCap: nil, sharedLimit: connectionLimit,
+            addressLimit: configuration.maxConnectionsPerAddress.map {
+                AddressLimit(cap: $0, expectedAddresses: descriptorPlan.maxConnections)
+            })
         try state.withLock { (state: inout RunState) throws(ServerError) in
             precondition(!state.started, "Server.start() called twice")
             state.started = true

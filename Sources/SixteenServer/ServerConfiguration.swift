@@ -137,6 +137,8 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// The cap on open client connections, over every service; nil: what
     /// the descriptor limit allows after its reserve (see `DescriptorPlan`).
     public var maxConnections: Int?
+    /// The most connections one client address may hold; nil: no such cap.
+    public var maxConnectionsPerAddress: Int?
 
     /// One service: `served` on `port`.
     public init(
@@ -149,12 +151,13 @@ public struct ServerConfiguration: Sendable, Equatable {
         backlog: Int32 = 4096,
         readBufferSize: Int = 64 * 1024,
         admin: AdminConfiguration? = nil,
-        maxConnections: Int? = nil
+        maxConnections: Int? = nil,
+        maxConnectionsPerAddress: Int? = nil
     ) {
         self.init(
             services: [Service(served, port: port)], host: host, reactors: reactors, shutdownTimeout: shutdownTimeout,
             acceptBatch: acceptBatch, backlog: backlog, readBufferSize: readBufferSize, admin: admin,
-            maxConnections: maxConnections)
+            maxConnections: maxConnections, maxConnectionsPerAddress: maxConnectionsPerAddress)
     }
 
     public init(
@@ -166,7 +169,8 @@ public struct ServerConfiguration: Sendable, Equatable {
         backlog: Int32 = 4096,
         readBufferSize: Int = 64 * 1024,
         admin: AdminConfiguration? = nil,
-        maxConnections: Int? = nil
+        maxConnections: Int? = nil,
+        maxConnectionsPerAddress: Int? = nil
     ) {
         precondition(!services.isEmpty, "a server needs a service")
         precondition(Set(services.map(\.served.name)).count == services.count, "each protocol at most once")
@@ -179,6 +183,7 @@ public struct ServerConfiguration: Sendable, Equatable {
         self.readBufferSize = readBufferSize
         self.admin = admin
         self.maxConnections = maxConnections
+        self.maxConnectionsPerAddress = maxConnectionsPerAddress
     }
 
     /// Whether any service keeps output in spill files.

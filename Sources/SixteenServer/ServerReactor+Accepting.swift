@@ -8,11 +8,13 @@ import Reactor
 enum ReactorWarning: Int, WarningKind {
     case outOfDescriptors
     case acceptFailed
+    case rejectedPerAddress
 
     var summary: String {
         switch self {
         case .outOfDescriptors: "connections shed for want of descriptors"
         case .acceptFailed: "accept failures"
+        case .rejectedPerAddress: "connections rejected by --max-connections-per-ip"
         }
     }
 }
@@ -26,11 +28,11 @@ extension ServerReactor {
                 pauseAtCap()
                 return
             }
-            let outcome = Socket.accept(listenerFD)
+            let outcome = Socket.accept(listenerFD, peer: settings.addressLimit == nil ? nil : peerStorage)
             if case .accepted = outcome {} else { settings.sharedLimit?.release() }
             switch outcome {
             case .accepted(let fd):
-                open(fd)
+                admit(fd)
             case .wouldBlock:
                 return
             case .retry:
@@ -134,9 +136,9 @@ extension ServerReactor {
         guard listenerOpen else { return }
         while true {
             settings.sharedLimit?.reserveBeyondCap()
-            switch Socket.accept(listenerFD) {
+            switch Socket.accept(listenerFD, peer: settings.addressLimit == nil ? nil : peerStorage) {
             case .accepted(let fd):
-                open(fd)
+                admit(fd)
                 continue
             case .retry:
                 settings.sharedLimit?.release()
@@ -163,6 +165,40 @@ extension ServerReactor {
         acceptPause.stop()
         Socket.close(listenerFD)
         listenerOpen = false
+    }
+
+    /// Opens the session, unless the client's address holds its
+    /// `--max-connections-per-ip` already: then the connection is closed at
+    /// once, counted, and warned about (rate-limited).
+    @inline(__always)
+    private func admit(_ fd: Int32) {
+        guard let addressLimit = settings.addressLimit else { return open(fd) }
+        let key = addressLimit.key(peerStorage)
+        guard addressLimit.admit(key) else {
+            counts.add(.rejectedPerAddress)
+            warnings.warn(.rejectedPerAddress, now: now.nanoseconds,
+                          "Rejected a connection from \(SocketAddress(storage: peerStorage.pointee)?.host ?? "?"): it holds \(addressLimit.cap) already (--max-connections-per-ip)")
+            Socket.close(fd)
+            settings.sharedLimit?.release()
+            return
+        }
+        open(fd, addressKey: key)
+    }
+
+    /// Keeps `key` for `slot`, growing the side table with the connection table.
+    func keepAddressKey(_ key: UInt64, for slot: Int) {
+        if slot >= addressKeyCapacity {
+            let capacity = table.capacity
+            let keys = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+            if let old = addressKeys {
+                keys.moveInitialize(from: old, count: addressKeyCapacity)
+                old.deallocate()
+            }
+            (keys + addressKeyCapacity).initialize(repeating: 0, count: capacity - addressKeyCapacity)
+            addressKeys = keys
+            addressKeyCapacity = capacity
+        }
+        addressKeys![slot] = key
     }
 
     static func openSpare() -> Int32 {

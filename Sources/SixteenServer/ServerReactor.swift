@@ -18,6 +18,8 @@ struct ReactorSettings: Sendable {
     var connectionCap: Int?
     /// The cap shared by every reactor of the process (`--max-connections`).
     var sharedLimit: ConnectionLimit?
+    /// `--max-connections-per-ip`, shared by every reactor; nil when off.
+    var addressLimit: AddressLimit?
 }
 
 /// What the server sees of a reactor, whatever its protocol.
@@ -79,6 +81,11 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
     /// A descriptor held in reserve, closed to accept-and-shed when the
     /// process runs out (libev's manual: "accepting when you can't").
     var spareFD: Int32 = -1
+    /// With `--max-connections-per-ip`: where `accept` writes the peer, and
+    /// each slot's address key (a side table, so slots stay small when off).
+    let peerStorage = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: 1)
+    var addressKeys: UnsafeMutablePointer<UInt64>?
+    var addressKeyCapacity = 0
     private var drainWatcher: AsyncWatcher!
     private var abortWatcher: AsyncWatcher!
     private var drainDeadline: TimerWatcher!
@@ -138,6 +145,8 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
 
     deinit {
         readBuffer.deallocate()
+        peerStorage.deallocate()
+        addressKeys?.deallocate()
         if spareFD >= 0 { Socket.close(spareFD) }
         if listenerOpen { Socket.close(listenerFD) }
     }
@@ -150,9 +159,12 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
 
     // MARK: Connections
 
-    func open(_ fd: Int32) {
+    /// Serves a new connection, whose place under the cap is taken (and whose
+    /// address key, with `--max-connections-per-ip`, is admitted).
+    func open(_ fd: Int32, addressKey: UInt64 = 0) {
         let slot = table.acquire()
         let entry = table[slot]
+        if settings.addressLimit != nil { keepAddressKey(addressKey, for: slot) }
         entry.pointee.fd = fd
         entry.pointee.inputOpen = true
         entry.pointee.writeBlocked = false
@@ -287,6 +299,7 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
         Socket.close(entry.pointee.fd)
         table.release(slot)
         counts.add(.active, -1)
+        if let addressLimit = settings.addressLimit, let keys = addressKeys { addressLimit.release(keys[slot]) }
         settings.sharedLimit?.release()
         if pausedAtCap { resumeBelowCap() }
         if draining && table.activeCount == 0 { endDrain() }

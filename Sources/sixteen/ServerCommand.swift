@@ -73,6 +73,9 @@ struct ServerCommand: ParsableCommand {
     @Option(help: "Connections accepted per listener wake-up at most.")
     var acceptBatch: Int = 64
 
+    @Option(name: .customLong("max-connections-per-ip"), help: "Connections one client address may hold at once; more are closed as soon as they are accepted, and counted (default: no such cap).")
+    var maxConnectionsPerAddress: Int?
+
     @Option(help: "Client connections open at once at most, over every service; the rest wait in the listen queue (default: what the descriptor limit allows after the daemon's own reserve).")
     var maxConnections: Int?
 
@@ -99,6 +102,7 @@ struct ServerCommand: ParsableCommand {
         guard (1...65536).contains(acceptBatch) else { throw ValidationError("--accept-batch must be between 1 and 65536") }
         guard maxPending.value > 0 else { throw ValidationError("--max-pending must be positive") }
         if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
+        if let maxConnectionsPerAddress, maxConnectionsPerAddress < 1 { throw ValidationError("--max-connections-per-ip must be at least 1") }
     }
 
     /// What to serve where: `--listen`, or `--protocol` on `-p`.
@@ -132,7 +136,8 @@ struct ServerCommand: ParsableCommand {
             shutdownTimeout: shutdownTimeout.duration,
             acceptBatch: acceptBatch,
             admin: admin.map { AdminConfiguration(host: $0.host, port: $0.port) },
-            maxConnections: maxConnections
+            maxConnections: maxConnections,
+            maxConnectionsPerAddress: maxConnectionsPerAddress
         )
         let server: Server
         do {

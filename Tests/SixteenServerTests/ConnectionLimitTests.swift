@@ -141,3 +141,70 @@ final class ConnectionLimitTests: ServerTestCase {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
     }
 }
+
+/// `--max-connections-per-ip` over reactors, with clients bound to
+/// different loopback addresses.
+final class AddressLimitTests: ServerTestCase {
+    private func from(_ host: String, _ server: Server) throws -> DeadlineConnection {
+        let source = try SocketAddress.resolve(host: host, port: 0, passive: false)[0]
+        return try DeadlineConnection(host: "127.0.0.1", port: server.address.port, timeout: .seconds(5), source: source)
+    }
+
+    func testOneAddressPastItsCapIsRejectedWhileAnotherIsServed() throws {
+        let server = try startServer(ServerConfiguration(
+            served: .sixteen(SixteenTimeouts(request: .seconds(30), linger: .seconds(2))),
+            host: "127.0.0.1", port: 0, reactors: 3, maxConnectionsPerAddress: 4))
+        let held = try (0..<4).map { _ in try from("127.0.0.2", server) }
+        XCTAssertTrue(eventually { server.metrics().active == 4 })
+        // Past the cap, from .2: accepted and closed at once, on whichever reactor.
+        for _ in 0..<6 {
+            let rejected = try from("127.0.0.2", server)
+            XCTAssertEqual(try rejected.receiveUntilEnd(), [], "closed with no reply")
+        }
+        // .3 is another client: served.
+        for _ in 0..<5 {
+            let other = try from("127.0.0.3", server)
+            try other.sendAll(sixteenRequest)
+            XCTAssertEqual(try other.receiveUntilEnd(), sixteenReply)
+        }
+        let metrics = server.metrics()
+        XCTAssertEqual(metrics.value("sixteen_connections_rejected_total", ["reason": "per_ip"]), 6)
+        XCTAssertEqual(metrics.accepted, 9)
+        // When .2 closes one, it may open one again.
+        held[0].abort()
+        XCTAssertTrue(eventually { server.metrics().active == 3 })
+        let again = try from("127.0.0.2", server)
+        try again.sendAll(sixteenRequest)
+        XCTAssertEqual(try again.receiveUntilEnd(), sixteenReply)
+        XCTAssertEqual(server.metrics().value("sixteen_connections_rejected_total", ["reason": "per_ip"]), 6)
+        _ = held
+    }
+
+    func testOffMeansNoLimitAndNoSeries() throws {
+        let server = try startServer(reactors: 2)
+        let many = try (0..<20).map { _ in try from("127.0.0.4", server) }
+        XCTAssertTrue(eventually { server.metrics().active == 20 })
+        XCTAssertEqual(server.metrics().value("sixteen_connections_rejected_total"), 0)
+        _ = many
+    }
+
+    func testTheKeyIsTheHostAndIPv4MappedIsIPv4() throws {
+        let limit = AddressLimit(cap: 1, expectedAddresses: 4)
+        func key(_ host: String, _ port: Int) throws -> UInt64 {
+            var storage = sockaddr_storage()
+            try SocketAddress.resolve(host: host, port: port, passive: false)[0].withSockAddr { address, length in
+                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: UnsafeRawBufferPointer(start: address, count: Int(length))) }
+            }
+            return withUnsafePointer(to: &storage) { limit.key($0) }
+        }
+        XCTAssertEqual(try key("127.0.0.2", 1000), try key("127.0.0.2", 2000), "the port is not part of the key")
+        XCTAssertNotEqual(try key("127.0.0.2", 1000), try key("127.0.0.3", 1000))
+        XCTAssertEqual(try key("::ffff:127.0.0.2", 1), try key("127.0.0.2", 1))
+        XCTAssertNotEqual(try key("::1", 1), try key("::2", 1))
+        XCTAssertTrue(limit.admit(try key("::1", 1)))
+        XCTAssertFalse(limit.admit(try key("::1", 2)))
+        limit.release(try key("::1", 3))
+        XCTAssertEqual(limit.addresses, 0, "the last connection's release forgets the address")
+        XCTAssertTrue(limit.admit(try key("::1", 4)))
+    }
+}

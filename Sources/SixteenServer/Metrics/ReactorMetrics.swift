@@ -13,6 +13,7 @@ public enum ReactorCount: Int, CountSet {
     case accepting
     case acceptPauses
     case acceptPausedNanoseconds
+    case rejectedPerAddress
 
     public var declaration: SeriesDeclaration {
         switch self {
@@ -24,6 +25,7 @@ public enum ReactorCount: Int, CountSet {
         case .acceptErrors: .counter("sixteen_accept_errors_total", "accept() calls that failed for another reason than running out of descriptors.")
         case .accepting: .gauge("sixteen_accepting", "1 while every reactor accepts new connections; 0 while draining or at --max-connections.", aggregation: .minimum)
         case .acceptPauses: .counter("sixteen_accept_pauses_total", "Times accepting paused at --max-connections (the reactor that paused most).", aggregation: .maximum)
+        case .rejectedPerAddress: SeriesDeclaration(AddressLimit.rejectedFamily, labels: [MetricLabel("reason", "per_ip")])
         case .acceptPausedNanoseconds: .counter("sixteen_accept_paused_seconds_total", "Time accepting was paused at --max-connections (the reactor paused longest).", aggregation: .maximum, scale: 1e-9)
         }
     }
