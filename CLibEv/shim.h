@@ -115,6 +115,11 @@ static const int SIXTEEN_O_TMPFILE = O_TMPFILE;
 static const int SIXTEEN_O_TMPFILE = 020000000 | O_DIRECTORY;
 #endif
 
+/* glibc declares fallocate only under _GNU_SOURCE; KEEP_SIZE reserves blocks
+   without moving the end of the file. */
+extern int fallocate(int fd, int mode, off_t offset, off_t len);
+static const int SIXTEEN_FALLOC_FL_KEEP_SIZE = 0x01;
+
 /* glibc declares accept4 only under _GNU_SOURCE. */
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 

@@ -23,4 +23,14 @@ public enum UnnamedFile {
         _ = template.withUnsafeBufferPointer { unlink($0.baseAddress!) }
         return .success(named)
     }
+
+    /// Reserves `length` bytes of disk for `fd` from `offset`, without
+    /// changing its size (`fallocate`, `FALLOC_FL_KEEP_SIZE`): later writes
+    /// there cannot fail for want of space. nil, or why not.
+    public static func reserve(_ fd: Int32, offset: Int64, length: Int64) -> Errno? {
+        while true {
+            if fallocate(fd, SIXTEEN_FALLOC_FL_KEEP_SIZE, off_t(offset), off_t(length)) == 0 { return nil }
+            if errno != EINTR { return .current }
+        }
+    }
 }

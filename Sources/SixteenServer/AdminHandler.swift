@@ -54,7 +54,7 @@ final class AdminHandler: ProtocolHandler {
     private let configuration: AdminHandlerConfiguration
     private let counts: Counts<HTTPStatus>
 
-    init(_ configuration: AdminHandlerConfiguration, context: HandlerContext<HTTPStatus>) {
+    init(_ configuration: AdminHandlerConfiguration, shared: Void, context: HandlerContext<HTTPStatus>) {
         self.configuration = configuration
         counts = context.counts
     }

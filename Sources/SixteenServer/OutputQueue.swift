@@ -83,17 +83,6 @@ enum Chunk {
     }
 }
 
-/// Where spill files go, and whether the kernel can make them unnamed.
-struct SpillDirectory: Sendable {
-    let path: String
-
-    /// A new spill file, already unlinked: it disappears with its
-    /// descriptor, whatever way the process ends.
-    func makeFile() -> Result<Int32, Errno> {
-        UnnamedFile.create(in: path)
-    }
-}
-
 /// What an output queue holds.
 struct OutputAccounting {
     var memoryOctets: Int
@@ -107,8 +96,15 @@ struct OutputAccounting {
 /// already holds octets (order!), they are appended to the file. When the
 /// file has been sent in full it is truncated and memory is used again.
 ///
+/// The file's disk space is taken ahead of need (`SpillStore`): once octets
+/// spill, one extent more than is written stays allocated, so the next read
+/// always has its place. When the file system or the budget refuses that
+/// extent, `append` still stores what it was given (in the space it has, or
+/// in memory while the file is empty) and says so: the caller stops reading
+/// until `makeRoom` succeeds.
+///
 /// A plain value (pointers and counts) kept inline in a connection slot; the
-/// pool and the spill directory belong to the reactor.
+/// pool and the spill store belong to the reactor.
 struct OutputQueue {
     private var head: UnsafeMutableRawPointer?
     private var tail: UnsafeMutableRawPointer?
@@ -117,6 +113,8 @@ struct OutputQueue {
     private var spillFD: Int32 = -1
     private var spillRead: Int64 = 0
     private var spillWrite: Int64 = 0
+    /// Disk space taken for the file (≥ `spillWrite`).
+    private var spillAllocated: Int64 = 0
 
     init() {}
 
@@ -132,10 +130,18 @@ struct OutputQueue {
         OutputAccounting(memoryOctets: memoryOctets, spilledOctets: spilledOctets, hasSpillFile: hasSpillFile)
     }
 
-    /// Appends `octets` after everything pending.
+    /// Whether the next read may come: not spilling, or an extent of space
+    /// taken ahead of what is written.
+    func hasRoom(_ spill: SpillStore) -> Bool {
+        spillFD < 0 || spillAllocated - spillWrite >= Int64(spill.extent)
+    }
+
+    /// Appends `octets` after everything pending: nil when stored with room
+    /// to spare; `.stored(without:)` when stored but the room ahead was
+    /// refused (stop reading); `.failed` when they could not be stored.
     mutating func append(
-        _ octets: UnsafeRawBufferPointer, pool: ChunkPool, highWaterMark: Int, spill: SpillDirectory
-    ) -> Errno? {
+        _ octets: UnsafeRawBufferPointer, pool: ChunkPool, highWaterMark: Int, spill: SpillStore
+    ) -> AppendOutcome? {
         var rest = octets
         if spilledOctets == 0 {
             while !rest.isEmpty && memoryOctets < highWaterMark {
@@ -150,7 +156,38 @@ struct OutputQueue {
                 rest = UnsafeRawBufferPointer(rebasing: rest[count...])
             }
         }
-        return rest.isEmpty ? nil : appendToFile(rest, spill: spill)
+        guard !rest.isEmpty else { return nil }
+        let outcome = appendToFile(rest, spill: spill)
+        guard case .failed(let failure) = outcome, spilledOctets == 0, failure.isTransient else { return outcome }
+        // Nothing is in the file yet, so memory may hold these past the
+        // high-water mark (within the budget) while room is sought.
+        while !rest.isEmpty, let chunk = writableTail(pool) {
+            let end = Chunk.end(chunk)
+            let count = min(ChunkPool.capacity - end, rest.count)
+            (Chunk.data(chunk) + end).copyMemory(from: rest.baseAddress!, byteCount: count)
+            Chunk.setEnd(chunk, end + count)
+            memoryOctets += count
+            rest = UnsafeRawBufferPointer(rebasing: rest[count...])
+        }
+        return rest.isEmpty ? .stored(without: failure) : .failed(failure == .noMemory ? failure : .noMemory)
+    }
+
+    /// Takes an extent of room ahead of what is written (after `append`
+    /// said it could not): nil when there is room now.
+    mutating func makeRoom(_ spill: SpillStore) -> StorageFailure? {
+        if spillFD < 0 {
+            switch spill.makeFile() {
+            case .success(let fd): spillFD = fd
+            case .failure(let failure): return failure
+            }
+        }
+        switch spill.allocate(spillFD, from: spillAllocated, to: spill.rounded(spillWrite) + Int64(spill.extent)) {
+        case .success(let allocated):
+            spillAllocated = allocated
+            return nil
+        case .failure(let failure):
+            return failure
+        }
     }
 
     /// The next contiguous octets to send.
@@ -166,7 +203,7 @@ struct OutputQueue {
     }
 
     /// Drops the first `count` octets, which the socket has taken.
-    mutating func consume(_ count: Int, pool: ChunkPool) {
+    mutating func consume(_ count: Int, pool: ChunkPool, spill: SpillStore) {
         var left = count
         while left > 0, let chunk = head, memoryOctets > 0 {
             let start = Chunk.start(chunk)
@@ -187,25 +224,28 @@ struct OutputQueue {
             if spillRead == spillWrite {
                 // Sent in full: give the disk space back and start again at 0.
                 _ = ftruncate(spillFD, 0)
+                spill.release(spillAllocated)
                 spillRead = 0
                 spillWrite = 0
+                spillAllocated = 0
             }
         }
     }
 
     /// Frees everything: chunks back to the pool, the spill file closed (and
     /// so gone). Call when the connection closes.
-    mutating func release(pool: ChunkPool) {
+    mutating func release(pool: ChunkPool, spill: SpillStore) {
         while let chunk = head {
             head = Chunk.next(chunk)
             pool.give(chunk)
         }
         tail = nil
         memoryOctets = 0
-        if spillFD >= 0 { Glibc.close(spillFD) }
+        if spillFD >= 0 { spill.closeFile(spillFD, allocated: spillAllocated) }
         spillFD = -1
         spillRead = 0
         spillWrite = 0
+        spillAllocated = 0
     }
 
     private mutating func writableTail(_ pool: ChunkPool) -> UnsafeMutableRawPointer? {
@@ -216,11 +256,31 @@ struct OutputQueue {
         return chunk
     }
 
-    private mutating func appendToFile(_ octets: UnsafeRawBufferPointer, spill: SpillDirectory) -> Errno? {
+    /// Writes to the file, taking room first: the extents the octets need
+    /// and one more ahead; when the one ahead is refused, only what they need.
+    private mutating func appendToFile(_ octets: UnsafeRawBufferPointer, spill: SpillStore) -> AppendOutcome? {
         if spillFD < 0 {
             switch spill.makeFile() {
             case .success(let fd): spillFD = fd
-            case .failure(let error): return error
+            case .failure(let failure): return .failed(failure)
+            }
+        }
+        let needed = spillWrite + Int64(octets.count)
+        var refused: StorageFailure?
+        // Keep an extent of room ahead of what is written, so the next read
+        // has its place: take it now if this append leaves less.
+        if needed + Int64(spill.extent) > spillAllocated {
+            switch spill.allocate(spillFD, from: spillAllocated, to: spill.rounded(needed) + Int64(spill.extent)) {
+            case .success(let allocated):
+                spillAllocated = allocated
+            case .failure(let ahead):
+                refused = ahead
+                if needed > spillAllocated {
+                    switch spill.allocate(spillFD, from: spillAllocated, to: spill.rounded(needed)) {
+                    case .success(let allocated): spillAllocated = allocated
+                    case .failure(let failure): return .failed(failure)
+                    }
+                }
             }
         }
         var offset = 0
@@ -228,11 +288,20 @@ struct OutputQueue {
             let n = pwrite(spillFD, octets.baseAddress! + offset, octets.count - offset, off_t(spillWrite))
             if n < 0 {
                 if errno == EINTR { continue }
-                return .current
+                return .failed(.system(.current))
             }
             offset += n
             spillWrite += Int64(n)
         }
-        return nil
+        return refused.map { .stored(without: $0) }
     }
+}
+
+/// What an append that did not simply succeed did.
+enum AppendOutcome: Equatable {
+    /// Stored, but the room ahead was refused for this reason: stop reading
+    /// until `makeRoom` succeeds.
+    case stored(without: StorageFailure)
+    /// Not stored: the session must end.
+    case failed(StorageFailure)
 }

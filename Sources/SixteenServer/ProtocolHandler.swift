@@ -72,6 +72,9 @@ protocol ProtocolHandler: AnyObject, SendableMetatype {
     associatedtype Configuration: Sendable
     associatedtype Count: CountSet = NoCounts
     associatedtype Warning: WarningKind = NoWarnings
+    /// What the handlers of every reactor of one service share (the spill
+    /// budget), made once by `prepare`.
+    associatedtype Shared: Sendable = Void
 
     /// The `protocol` label of this protocol's series.
     static var name: String { get }
@@ -79,13 +82,17 @@ protocol ProtocolHandler: AnyObject, SendableMetatype {
     static var outcomes: [SessionOutcome] { get }
 
     /// Checks, before any reactor starts, what can be checked once (a spill
-    /// directory is writable); throws the reason it cannot serve.
-    static func prepare(_ configuration: Configuration) throws(ServerError)
+    /// directory is writable), and makes what the reactors share; throws
+    /// the reason it cannot serve.
+    static func prepare(_ configuration: Configuration, plan: DescriptorPlan) throws(ServerError) -> Shared
+
+    /// Series of the service as a whole, from what its reactors share.
+    static func serviceMetrics(_ shared: Shared) -> [(SeriesDeclaration, Double)]
 
     /// The configuration in a few words, for the start-up log line.
     static func describe(_ configuration: Configuration) -> String
 
-    init(_ configuration: Configuration, context: HandlerContext<Count>)
+    init(_ configuration: Configuration, shared: Shared, context: HandlerContext<Count>)
 
     /// A session for a new connection, accepted at `now`, and what to do first.
     func opened(_ session: inout Session, now: Instant) -> ConnectionStep
@@ -104,7 +111,7 @@ protocol ProtocolHandler: AnyObject, SendableMetatype {
     func wrote(_ session: inout Session, _ count: Int, now: Instant) -> ConnectionStep
     /// The socket is full: whatever `output` offered from the read buffer
     /// must be kept now. The reactor waits for writability.
-    func sendBlocked(_ session: inout Session) -> ConnectionStep
+    func sendBlocked(_ session: inout Session, now: Instant) -> ConnectionStep
     /// The socket can take output again.
     func writable(_ session: inout Session, now: Instant) -> ConnectionStep
     /// The connection's deadline came (or went by).
@@ -122,10 +129,14 @@ protocol ProtocolHandler: AnyObject, SendableMetatype {
     var blankSession: Session { get }
 }
 
+extension ProtocolHandler where Shared == Void {
+    static func prepare(_ configuration: Configuration, plan: DescriptorPlan) throws(ServerError) {}
+}
+
 extension ProtocolHandler {
-    static func prepare(_ configuration: Configuration) throws(ServerError) {}
+    static func serviceMetrics(_ shared: Shared) -> [(SeriesDeclaration, Double)] { [] }
     static func describe(_ configuration: Configuration) -> String { "" }
-    func sendBlocked(_ session: inout Session) -> ConnectionStep { .wait }
+    func sendBlocked(_ session: inout Session, now: Instant) -> ConnectionStep { .wait }
     @inline(__always)
     func readLimit(_ session: inout Session) -> Int { .max }
     func heartbeat(now: Int64) {}

@@ -42,6 +42,9 @@ extension Server {
                 let values = own.map { $0.own.load(cell) }
                 snapshot.append(series, value: Double(aggregate(values, series.aggregation)) * series.scale)
             }
+            for (series, value) in service.prepared.serviceMetrics() {
+                snapshot.append(series, value: value)
+            }
         }
         for service in services {
             let own = reactors.filter { $0.protocolName == service.served.name }

@@ -35,6 +35,7 @@ public final class Server: Sendable {
     /// A service with its listeners, one per reactor.
     struct BoundService: Sendable {
         let served: ServedProtocol
+        let prepared: PreparedProtocol
         let address: SocketAddress
         let listenerFDs: [Int32]
     }
@@ -70,7 +71,7 @@ public final class Server: Sendable {
             for service in configuration.services {
                 let served = service.served.served
                 let requested = try Self.resolve(configuration.host, service.port)
-                try served.prepare()
+                let prepared = try served.prepare(plan)
                 let address = requested.withPort(try Self.claimPort(requested))
                 var fds: [Int32] = []
                 for _ in 0..<max(1, configuration.reactors) {
@@ -81,7 +82,7 @@ public final class Server: Sendable {
                         throw ServerError.cannotListen(address: address.description, error)
                     }
                 }
-                bound.append(BoundService(served: served, address: address, listenerFDs: fds))
+                bound.append(BoundService(served: served, prepared: prepared, address: address, listenerFDs: fds))
             }
             if let admin = configuration.admin {
                 let requested = try Self.resolve(admin.host, admin.port)
@@ -142,7 +143,7 @@ public final class Server: Sendable {
             let listeners = services.flatMap { service in service.listenerFDs.map { (service, $0) } }
             for (index, (service, fd)) in listeners.enumerated() {
                 do throws(ReactorError) {
-                    let reactor = try service.served.makeReactor(index, service.listenerFDs.count, fd, settings, logger)
+                    let reactor = try service.prepared.makeReactor(index, service.listenerFDs.count, fd, settings, logger)
                     state.reactors.append(UncheckedReactor(reactor: reactor))
                 } catch {
                     // Reactors made so far own (and close) their listeners; close the rest.
@@ -161,7 +162,7 @@ public final class Server: Sendable {
                 do throws(ReactorError) {
                     let reactor = try ServerReactor<AdminHandler>(
                         index: 0, reactorCount: 1, listenerFD: adminFD, configuration: handler,
-                        settings: adminSettings, logger: logger)
+                        shared: (), settings: adminSettings, logger: logger)
                     state.admin = UncheckedReactor(reactor: reactor)
                 } catch {
                     Socket.close(adminFD)

@@ -11,11 +11,22 @@ public struct OutputLimits: Sendable, Equatable {
     public var memoryBudget: Int
     /// The directory for spill files (unnamed: they vanish with the session).
     public var spillDirectory: String
+    /// Disk space all spill files together may take; nil: half the free
+    /// space of the spill directory's file system at start-up, at most 8 GiB.
+    public var maxSpill: Int?
+    /// How long a session whose spill file cannot take room stops reading
+    /// and retries, before it is closed (`storage`).
+    public var spillRetry: Duration
 
-    public init(highWaterMark: Int = 256 * 1024, memoryBudget: Int = 16 << 20, spillDirectory: String = "/tmp") {
+    public init(
+        highWaterMark: Int = 256 * 1024, memoryBudget: Int = 16 << 20, spillDirectory: String = "/tmp",
+        maxSpill: Int? = nil, spillRetry: Duration = .seconds(5)
+    ) {
         self.highWaterMark = highWaterMark
         self.memoryBudget = memoryBudget
         self.spillDirectory = spillDirectory
+        self.maxSpill = maxSpill
+        self.spillRetry = spillRetry
     }
 }
 
@@ -64,24 +75,34 @@ struct ServedProtocol: Sendable {
     let outcomes: [SessionOutcome]
     /// Its own series, in cell order.
     let ownDeclarations: [SeriesDeclaration]
-    let prepare: @Sendable () throws(ServerError) -> Void
-    let makeReactor: @Sendable (_ index: Int, _ count: Int, _ listener: Int32, _ settings: ReactorSettings, _ logger: Logger)
-        throws(ReactorError) -> any ServingReactor
-
     let summary: String
+    /// Checks the configuration and makes what the reactors share.
+    let prepare: @Sendable (DescriptorPlan) throws(ServerError) -> PreparedProtocol
 
     init<Handler: ProtocolHandler>(_ handler: Handler.Type, _ configuration: Handler.Configuration) {
         name = Handler.name
         summary = Handler.describe(configuration)
         outcomes = Handler.outcomes + [.aborted]
         ownDeclarations = Handler.Count.allCases.map(\.declaration)
-        prepare = { () throws(ServerError) in try Handler.prepare(configuration) }
-        makeReactor = { index, count, listener, settings, logger throws(ReactorError) in
-            try ServerReactor<Handler>(
-                index: index, reactorCount: count, listenerFD: listener, configuration: configuration,
-                settings: settings, logger: logger)
+        prepare = { plan throws(ServerError) in
+            let shared = try Handler.prepare(configuration, plan: plan)
+            return PreparedProtocol(
+                makeReactor: { index, count, listener, settings, logger throws(ReactorError) in
+                    try ServerReactor<Handler>(
+                        index: index, reactorCount: count, listenerFD: listener, configuration: configuration,
+                        shared: shared, settings: settings, logger: logger)
+                },
+                serviceMetrics: { Handler.serviceMetrics(shared) })
         }
     }
+}
+
+/// A protocol ready to serve: how to make each of its reactors, and the
+/// series of what they share.
+struct PreparedProtocol: Sendable {
+    let makeReactor: @Sendable (_ index: Int, _ count: Int, _ listener: Int32, _ settings: ReactorSettings, _ logger: Logger)
+        throws(ReactorError) -> any ServingReactor
+    let serviceMetrics: @Sendable () -> [(SeriesDeclaration, Double)]
 }
 
 /// Where the admin listener binds (`--admin HOST:PORT`).

@@ -97,7 +97,7 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
 
     init(
         index: Int, reactorCount: Int, listenerFD: Int32, configuration: Handler.Configuration,
-        settings: ReactorSettings, logger: Logger
+        shared: Handler.Shared, settings: ReactorSettings, logger: Logger
     ) throws(ReactorError) {
         self.index = index
         self.listenerFD = listenerFD
@@ -113,7 +113,7 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
         sessionDuration = metrics.sessionDuration
         iterationDuration = metrics.loopIteration
         warnings = RateLimitedWarnings(logger: logger)
-        handler = Handler(configuration, context: HandlerContext(
+        handler = Handler(configuration, shared: shared, context: HandlerContext(
             reactorIndex: index, reactorCount: reactorCount, logger: logger, debugEnabled: debugEnabled,
             counts: Counts(cells: metrics.own)))
         table = ConnectionTable(blank: handler.blankSession)
@@ -199,6 +199,7 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
     private func readOnce(_ slot: Int, _ entry: Entry) {
         let step: ConnectionStep
         let limit = handler.readLimit(&entry.pointee.session)
+        guard limit > 0 else { return }
         let buffer = limit < readBuffer.count ? UnsafeMutableRawBufferPointer(rebasing: readBuffer[..<limit]) : readBuffer
         switch Socket.read(entry.pointee.fd, into: buffer) {
         case .read(let count):
@@ -271,17 +272,19 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
             return handler.wrote(&entry.pointee.session, count, now: now)
         case .wouldBlock:
             entry.pointee.writeBlocked = true
-            return handler.sendBlocked(&entry.pointee.session)
+            return handler.sendBlocked(&entry.pointee.session, now: now)
         case .failed:
             return handler.failed(&entry.pointee.session)
         }
     }
 
-    /// Watches for input while the peer may send, and for writability while
-    /// output waits for it. (Unchanged interest costs no system call.)
+    /// Watches for input while the peer may send and the handler takes it,
+    /// and for writability while output waits for it. (Unchanged interest
+    /// costs no system call.)
     @inline(__always)
     private func updateInterest(_ entry: Entry) {
-        var events: IOEvents = entry.pointee.inputOpen ? .readable : .none
+        let reading = entry.pointee.inputOpen && handler.readLimit(&entry.pointee.session) > 0
+        var events: IOEvents = reading ? .readable : .none
         if entry.pointee.writeBlocked { events.insert(.writable) }
         table.io(entry).watch(fd: entry.pointee.fd, events: events, on: loop)
     }

@@ -21,7 +21,7 @@ final class SixteenHandler: ProtocolHandler {
         "request timeout \(shortDescription(of: timeouts.request)), linger \(shortDescription(of: timeouts.linger))"
     }
 
-    init(_ configuration: SixteenTimeouts, context: HandlerContext<NoCounts>) {
+    init(_ configuration: SixteenTimeouts, shared: Void, context: HandlerContext<NoCounts>) {
         timeouts = configuration
         logger = context.logger
         debugEnabled = context.debugEnabled

@@ -13,6 +13,9 @@ struct UpperConnection {
     /// Uppercased octets still in the reactor's read buffer, offered to the
     /// socket before any copy; valid only within the event that read them.
     var borrowed = UnsafeRawBufferPointer(start: nil, count: 0)
+    /// Since when reading has stopped because the spill file could not take
+    /// room ahead; `.zero` while reading.
+    var stalledSince = Instant.zero
 }
 
 /// The `upper` protocol's own counts.
@@ -21,6 +24,7 @@ enum UpperCount: Int, CountSet {
     case pendingInSpill
     case spillFiles
     case bufferMemory
+    case storageStalls
 
     var declaration: SeriesDeclaration {
         switch self {
@@ -28,6 +32,7 @@ enum UpperCount: Int, CountSet {
         case .pendingInSpill: SeriesDeclaration(Self.pendingOutput, labels: [MetricLabel("store", "spill")])
         case .spillFiles: .gauge("sixteen_spill_files", "Spill files open now.")
         case .bufferMemory: .gauge("sixteen_output_buffer_bytes", "Memory held in 64 KiB chunks for pending output (within --memory-budget).")
+        case .storageStalls: .counter("sixteen_spill_stalls_total", "Times a session stopped reading because its spill file could not take room (file system full, or --max-spill spent), to go on or be closed within --spill-retry.")
         }
     }
 
@@ -61,13 +66,14 @@ final class UpperHandler: ProtocolHandler {
     typealias Configuration = UpperConfiguration
     typealias Count = UpperCount
     typealias Warning = UpperWarning
+    typealias Shared = SpillStore
 
     static let name = "upper"
     static var outcomes: [SessionOutcome] { UpperOutcome.sessionOutcomes }
 
     let configuration: UpperConfiguration
     private let pool: ChunkPool
-    private let spillDirectory: SpillDirectory
+    private let spill: SpillStore
     private let counts: Counts<UpperCount>
     private let logger: Logger
     private let debugEnabled: Bool
@@ -77,14 +83,25 @@ final class UpperHandler: ProtocolHandler {
     private var pendingInSpill = 0
     private var spillFiles = 0
     /// Why the last append failed, for the warning when its session closes.
-    private var storageError: Errno?
+    private var storageError: StorageFailure?
+    /// How often a stalled session asks for room again.
+    private static var retryInterval: Duration { .milliseconds(100) }
 
-    static func prepare(_ configuration: UpperConfiguration) throws(ServerError) {
-        // Find out now, not at the first slow client, whether spilling works.
-        switch SpillDirectory(path: configuration.output.spillDirectory).makeFile() {
+    /// Finds out now, not at the first slow client, whether spilling works,
+    /// and makes the spill store every reactor of the service shares.
+    static func prepare(_ configuration: UpperConfiguration, plan: DescriptorPlan) throws(ServerError) -> SpillStore {
+        let directory = configuration.output.spillDirectory
+        switch UnnamedFile.create(in: directory) {
         case .success(let fd): Socket.close(fd)
-        case .failure(let error): throw .unusableSpillDirectory(path: configuration.output.spillDirectory, error)
+        case .failure(let error): throw .unusableSpillDirectory(path: directory, error)
         }
+        return SpillStore(
+            directory: directory, maxBytes: configuration.output.maxSpill ?? SpillStore.defaultBudget(for: directory),
+            maxFiles: max(1, plan.spillFiles))
+    }
+
+    static func serviceMetrics(_ spill: SpillStore) -> [(SeriesDeclaration, Double)] {
+        [(SpillStore.allocatedSeries, Double(spill.allocatedBytes)), (SpillStore.budgetSeries, Double(spill.maxBytes))]
     }
 
     static func describe(_ configuration: UpperConfiguration) -> String {
@@ -92,13 +109,14 @@ final class UpperHandler: ProtocolHandler {
         return "idle timeout \(shortDescription(of: configuration.limits.idle)) (progress while holding output: \(shortDescription(ofSize: configuration.limits.holdProgress))), "
             + "max pending \(shortDescription(ofSize: configuration.limits.maxPending)), "
             + "memory \(shortDescription(ofSize: output.highWaterMark)) per connection and \(shortDescription(ofSize: output.memoryBudget)) in all, "
-            + "spilling to \(output.spillDirectory)"
+            + "spilling to \(output.spillDirectory), at most \(shortDescription(ofSize: output.maxSpill ?? SpillStore.defaultBudget(for: output.spillDirectory)))"
+            + (output.maxSpill == nil ? " (half the free space, at most 8GiB)" : "")
     }
 
-    init(_ configuration: UpperConfiguration, context: HandlerContext<UpperCount>) {
+    init(_ configuration: UpperConfiguration, shared: SpillStore, context: HandlerContext<UpperCount>) {
         self.configuration = configuration
         pool = ChunkPool(budgetBytes: configuration.output.memoryBudget / max(1, context.reactorCount))
-        spillDirectory = SpillDirectory(path: configuration.output.spillDirectory)
+        spill = shared
         counts = context.counts
         logger = context.logger
         debugEnabled = context.debugEnabled
@@ -115,7 +133,7 @@ final class UpperHandler: ProtocolHandler {
     /// No more than fits under `--max-pending` (rule 4): a client that reads
     /// everything is never closed, however small the ceiling.
     func readLimit(_ connection: inout UpperConnection) -> Int {
-        connection.session.readRoom
+        connection.stalledSince == .zero ? connection.session.readRoom : 0
     }
 
     /// Uppercases in place and offers the octets straight from the read
@@ -128,7 +146,7 @@ final class UpperHandler: ProtocolHandler {
             connection.borrowed = UnsafeRawBufferPointer(octets)
             return .send(deadline: nil)
         }
-        return enqueue(UnsafeRawBufferPointer(octets), &connection) ?? .send(deadline: nil)
+        return enqueue(UnsafeRawBufferPointer(octets), &connection, now: now) ?? .send(deadline: nil)
     }
 
     func inputEnded(_ connection: inout UpperConnection, now: Instant) -> ConnectionStep {
@@ -147,33 +165,47 @@ final class UpperHandler: ProtocolHandler {
     func wrote(_ connection: inout UpperConnection, _ count: Int, now: Instant) -> ConnectionStep {
         guard count > 0 else {
             // sendfile found the spill file shorter than what we wrote to it.
-            storageError = Errno(EIO)
+            storageError = .system(Errno(EIO))
             return step(connection.session.storageFailed())
         }
         if connection.output.isEmpty {
             connection.borrowed = UnsafeRawBufferPointer(rebasing: connection.borrowed[count...])
         } else {
             let before = connection.output.accounting
-            connection.output.consume(count, pool: pool)
+            connection.output.consume(count, pool: pool, spill: spill)
             noteOutputChange(from: before, to: connection.output.accounting)
         }
         return step(connection.session.wrote(count, now: now))
     }
 
     /// The socket is full: octets still borrowed from the read buffer are queued now.
-    func sendBlocked(_ connection: inout UpperConnection) -> ConnectionStep {
+    func sendBlocked(_ connection: inout UpperConnection, now: Instant) -> ConnectionStep {
         guard !connection.borrowed.isEmpty else { return .wait }
         let octets = connection.borrowed
         connection.borrowed = UnsafeRawBufferPointer(start: nil, count: 0)
-        return enqueue(octets, &connection) ?? .wait
+        return enqueue(octets, &connection, now: now) ?? .wait
     }
 
     func writable(_ connection: inout UpperConnection, now: Instant) -> ConnectionStep {
         step(connection.session.becameWritable(now: now))
     }
 
+    /// The session's deadline, or, while stalled, the next try for room:
+    /// room found, reading goes on; the retry window over, the session ends.
     func deadlinePassed(_ connection: inout UpperConnection, now: Instant) -> ConnectionStep {
-        step(connection.session.timerFired(now: now))
+        guard connection.stalledSince != .zero else { return step(connection.session.timerFired(now: now)) }
+        let before = connection.output.accounting
+        let failure = connection.output.makeRoom(spill)
+        noteOutputChange(from: before, to: connection.output.accounting)
+        guard let failure else {
+            connection.stalledSince = .zero
+            return step(connection.session.timerFired(now: now))
+        }
+        if failure.isTransient, now < connection.stalledSince + configuration.output.spillRetry {
+            return .setDeadline(now + Self.retryInterval)
+        }
+        storageError = failure
+        return step(connection.session.storageFailed())
     }
 
     func failed(_ connection: inout UpperConnection) -> ConnectionStep {
@@ -186,7 +218,7 @@ final class UpperHandler: ProtocolHandler {
         connection.borrowed = UnsafeRawBufferPointer(start: nil, count: 0)
         if !connection.output.isEmpty || connection.output.hasSpillFile {
             let before = connection.output.accounting
-            connection.output.release(pool: pool)
+            connection.output.release(pool: pool, spill: spill)
             noteOutputChange(from: before, to: connection.output.accounting)
         }
         switch connection.session.outcome {
@@ -194,7 +226,7 @@ final class UpperHandler: ProtocolHandler {
             warnings.warn(.overMaxPending, now: now.nanoseconds, "Closing \(info.peer): \(pending) octets pending would exceed --max-pending \(configuration.limits.maxPending) (the client sends without reading)")
         case .storageFailed(let received, let sent):
             let reason = storageError.map { "\($0)" } ?? "no memory budget and no spill file"
-            warnings.warn(.storageFailed, level: .error, now: now.nanoseconds, "Closing \(info.peer): cannot store pending output in \(spillDirectory.path): \(reason) (after \(received) octets in, \(sent) out)")
+            warnings.warn(.storageFailed, level: .error, now: now.nanoseconds, "Closing \(info.peer): cannot store pending output in \(spill.directory): \(reason) (after \(received) octets in, \(sent) out)")
         case .completed(let echoed) where debugEnabled:
             logger.debug("Stream from \(info.peer) complete: \(echoed) octets echoed")
         case .idleTimedOut(let received, let sent) where received > sent:
@@ -211,15 +243,31 @@ final class UpperHandler: ProtocolHandler {
     func heartbeat(now: Int64) { warnings.tick(now: now) }
     func stopping(now: Int64) { warnings.flush(now: now) }
 
-    /// Appends to the queue; on a storage failure, the step that ends the session.
-    private func enqueue(_ octets: UnsafeRawBufferPointer, _ connection: inout UpperConnection) -> ConnectionStep? {
+    /// Appends to the queue. On a storage failure, the step that ends the
+    /// session; when stored without room ahead, the step that stops reading
+    /// and sets the first retry.
+    private func enqueue(_ octets: UnsafeRawBufferPointer, _ connection: inout UpperConnection, now: Instant) -> ConnectionStep? {
         let before = connection.output.accounting
-        let failure = connection.output.append(
-            octets, pool: pool, highWaterMark: configuration.output.highWaterMark, spill: spillDirectory)
+        let outcome = connection.output.append(
+            octets, pool: pool, highWaterMark: configuration.output.highWaterMark, spill: spill)
         noteOutputChange(from: before, to: connection.output.accounting)
-        guard let failure else { return nil }
-        storageError = failure
-        return step(connection.session.storageFailed())
+        switch outcome {
+        case nil:
+            return nil
+        case .stored(let refused) where refused.isTransient:
+            if connection.stalledSince == .zero {
+                connection.stalledSince = now
+                counts.add(.storageStalls)
+            }
+            return .setDeadline(now + Self.retryInterval)
+        case .stored:
+            // Room ahead refused for good (a file-size limit): go on; the
+            // next append that needs room ends the session.
+            return nil
+        case .failed(let failure):
+            storageError = failure
+            return step(connection.session.storageFailed())
+        }
     }
 
     /// Keeps this reactor's pending-output gauges in step with a queue change.

@@ -67,6 +67,12 @@ struct ServerCommand: ParsableCommand {
     @Option(help: "upper: the directory for spill files (default: $TMPDIR, else /tmp).")
     var spillDir: String?
 
+    @Option(help: "upper: disk space all spill files together may take (default: half the free space of --spill-dir at start-up, at most 8G).")
+    var maxSpill: ByteCount?
+
+    @Option(help: "upper: seconds a session whose spill file cannot take room stops reading and retries, before it is closed.")
+    var spillRetry = Seconds(5)
+
     @Option(help: "Seconds sessions in flight may take to finish after SIGINT or SIGTERM.")
     var shutdownTimeout = Seconds(5)
 
@@ -120,7 +126,8 @@ struct ServerCommand: ParsableCommand {
                 limits: UpperLimits(idle: idleTimeout.duration, maxPending: maxPending.value, holdProgress: minProgress.value),
                 output: OutputLimits(
                     highWaterMark: highWaterMark.value, memoryBudget: memoryBudget.value,
-                    spillDirectory: spillDir ?? defaultSpillDirectory())))
+                    spillDirectory: spillDir ?? defaultSpillDirectory(), maxSpill: maxSpill?.value,
+                    spillRetry: spillRetry.duration)))
         }
     }
 

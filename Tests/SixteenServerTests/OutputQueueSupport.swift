@@ -34,7 +34,7 @@ enum StreamContent {
 /// glue does: memory regions copied, file regions read with `pread`, then
 /// `consume`. Returns what it took (empty when the queue is empty).
 func takeFront(
-    _ queue: inout OutputQueue, pool: ChunkPool, atMost limit: Int,
+    _ queue: inout OutputQueue, pool: ChunkPool, spill: SpillStore, atMost limit: Int,
     file: StaticString = #filePath, line: UInt = #line
 ) -> [UInt8] {
     switch queue.front {
@@ -46,7 +46,7 @@ func takeFront(
         XCTAssertLessThanOrEqual(region.count, queue.memoryOctets, file: file, line: line)
         XCTAssertLessThanOrEqual(region.count, ChunkPool.capacity, file: file, line: line)
         let taken = Array(region.prefix(limit))
-        queue.consume(taken.count, pool: pool)
+        queue.consume(taken.count, pool: pool, spill: spill)
         return taken
     case .file(let fd, let offset, let count):
         XCTAssertEqual(queue.memoryOctets, 0, "file region while memory is pending", file: file, line: line)
@@ -54,19 +54,19 @@ func takeFront(
         let wanted = min(limit, count)
         guard wanted > 0 else { return [] }
         let taken = readFile(fd, offset: offset, count: wanted, file: file, line: line)
-        queue.consume(taken.count, pool: pool)
+        queue.consume(taken.count, pool: pool, spill: spill)
         return taken
     }
 }
 
 /// Everything pending, taken `step` octets at a time.
 func drainAll(
-    _ queue: inout OutputQueue, pool: ChunkPool, step: Int = .max,
+    _ queue: inout OutputQueue, pool: ChunkPool, spill: SpillStore, step: Int = .max,
     file: StaticString = #filePath, line: UInt = #line
 ) -> [UInt8] {
     var all: [UInt8] = []
     while true {
-        let taken = takeFront(&queue, pool: pool, atMost: step, file: file, line: line)
+        let taken = takeFront(&queue, pool: pool, spill: spill, atMost: step, file: file, line: line)
         if taken.isEmpty { break }
         all += taken
     }
@@ -91,11 +91,11 @@ func readFile(_ fd: Int32, offset: Int64, count: Int, file: StaticString = #file
 
 /// Appends `octets`, expecting success.
 func appendOK(
-    _ queue: inout OutputQueue, _ octets: ArraySlice<UInt8>, pool: ChunkPool, highWaterMark: Int, spill: SpillDirectory,
+    _ queue: inout OutputQueue, _ octets: ArraySlice<UInt8>, pool: ChunkPool, highWaterMark: Int, spill: SpillStore,
     file: StaticString = #filePath, line: UInt = #line
 ) {
-    let failure = octets.withUnsafeBytes { queue.append($0, pool: pool, highWaterMark: highWaterMark, spill: spill) }
-    XCTAssertNil(failure, "append of \(octets.count) octets failed", file: file, line: line)
+    let outcome = octets.withUnsafeBytes { queue.append($0, pool: pool, highWaterMark: highWaterMark, spill: spill) }
+    XCTAssertNil(outcome, "append of \(octets.count) octets: \(String(describing: outcome))", file: file, line: line)
 }
 
 /// The size of the file behind `fd`, or -1.

@@ -5,12 +5,13 @@ import Reactor
 @testable import SixteenServer
 import XCTest
 
-/// `ChunkPool`, `OutputQueue` and `SpillDirectory`: memory up to the
+/// `ChunkPool`, `OutputQueue` and `SpillStore`: memory up to the
 /// high-water mark (and the pool's budget), then an unnamed spill file, read
 /// back in order. Spill files go to a fresh directory under /tmp per test.
 final class OutputQueueTests: XCTestCase {
     private var directory = ""
-    private var spill: SpillDirectory { SpillDirectory(path: directory) }
+    /// A spill store of the test's directory, made at setUp (1 GiB, 64 files).
+    private var spill: SpillStore!
     private let capacity = ChunkPool.capacity
 
     override func setUpWithError() throws {
@@ -20,9 +21,14 @@ final class OutputQueueTests: XCTestCase {
             mkdtemp(buffer.baseAddress!).map { String(cString: $0) }
         }
         directory = try XCTUnwrap(made, "mkdtemp failed, errno \(errno)")
+        spill = SpillStore(directory: directory, maxBytes: 1 << 30, maxFiles: 64)
     }
 
     override func tearDownWithError() throws {
+        if let spill {
+            XCTAssertEqual(spill.openFiles, 0, "a spill file was left open")
+            XCTAssertEqual(spill.allocatedBytes, 0, "spill space was left taken")
+        }
         if !directory.isEmpty {
             for name in directoryEntries(directory) ?? [] { unlink(directory + "/" + name) }
             XCTAssertEqual(rmdir(directory), 0, "rmdir \(directory): errno \(errno)")
@@ -97,7 +103,7 @@ final class OutputQueueTests: XCTestCase {
     func testAppendBelowTheHighWaterMarkStaysInMemory() {
         let pool = ChunkPool(budgetBytes: 8 * ChunkPool.chunkSize)
         var queue = OutputQueue()
-        defer { queue.release(pool: pool) }
+        defer { queue.release(pool: pool, spill: spill) }
         let content = StreamContent.octets(at: 0, count: 1_000)
         appendOK(&queue, content, pool: pool, highWaterMark: 10_000, spill: spill)
         XCTAssertEqual(queue.memoryOctets, 1_000)
@@ -115,20 +121,20 @@ final class OutputQueueTests: XCTestCase {
     func testAppendExactlyUpToTheHighWaterMarkStaysInMemory() {
         let pool = ChunkPool(budgetBytes: 8 * ChunkPool.chunkSize)
         var queue = OutputQueue()
-        defer { queue.release(pool: pool) }
+        defer { queue.release(pool: pool, spill: spill) }
         appendOK(&queue, StreamContent.octets(at: 0, count: 3_000), pool: pool, highWaterMark: 5_000, spill: spill)
         appendOK(&queue, StreamContent.octets(at: 3_000, count: 2_000), pool: pool, highWaterMark: 5_000, spill: spill)
         XCTAssertEqual(queue.memoryOctets, 5_000)
         XCTAssertEqual(queue.spilledOctets, 0)
         XCTAssertFalse(queue.hasSpillFile)
-        XCTAssertTrue(drainAll(&queue, pool: pool).elementsEqual(StreamContent.octets(at: 0, count: 5_000)))
+        XCTAssertTrue(drainAll(&queue, pool: pool, spill: spill).elementsEqual(StreamContent.octets(at: 0, count: 5_000)))
         XCTAssertEqual(pool.inUse, 0)
     }
 
     func testMemoryFrontIsOneChunkAtATime() {
         let pool = ChunkPool(budgetBytes: 8 * ChunkPool.chunkSize)
         var queue = OutputQueue()
-        defer { queue.release(pool: pool) }
+        defer { queue.release(pool: pool, spill: spill) }
         appendOK(&queue, StreamContent.octets(at: 0, count: 150_000), pool: pool, highWaterMark: 200_000, spill: spill)
         XCTAssertEqual(pool.inUse, 3)
         XCTAssertEqual(queue.memoryOctets, 150_000)
@@ -138,7 +144,7 @@ final class OutputQueueTests: XCTestCase {
             regionSizes.append(region.count)
             XCTAssertTrue(region.elementsEqual(StreamContent.octets(at: position, count: region.count)))
             position += region.count
-            queue.consume(region.count, pool: pool)
+            queue.consume(region.count, pool: pool, spill: spill)
             XCTAssertEqual(pool.inUse, 3 - regionSizes.count)
         }
         XCTAssertEqual(regionSizes, [capacity, capacity, 150_000 - 2 * capacity])
@@ -150,7 +156,7 @@ final class OutputQueueTests: XCTestCase {
     func testCrossingTheHighWaterMarkSpillsTheRest() throws {
         let pool = ChunkPool(budgetBytes: 8 * ChunkPool.chunkSize)
         var queue = OutputQueue()
-        defer { queue.release(pool: pool) }
+        defer { queue.release(pool: pool, spill: spill) }
         appendOK(&queue, StreamContent.octets(at: 0, count: 2_500), pool: pool, highWaterMark: 1_000, spill: spill)
         XCTAssertEqual(queue.memoryOctets, 1_000)
         XCTAssertEqual(queue.spilledOctets, 1_500)
@@ -161,7 +167,7 @@ final class OutputQueueTests: XCTestCase {
 
         guard case .memory(let region) = queue.front else { return XCTFail("front: \(queue.front)") }
         XCTAssertTrue(region.elementsEqual(StreamContent.octets(at: 0, count: 1_000)))
-        queue.consume(1_000, pool: pool)
+        queue.consume(1_000, pool: pool, spill: spill)
         guard case .file(let regionFD, let offset, let count) = queue.front else { return XCTFail("front: \(queue.front)") }
         XCTAssertEqual(regionFD, fd)
         XCTAssertEqual(offset, 0)
@@ -172,16 +178,16 @@ final class OutputQueueTests: XCTestCase {
     func testOnceSpilledLaterAppendsGoToTheFileEvenBelowTheMark() throws {
         let pool = ChunkPool(budgetBytes: 8 * ChunkPool.chunkSize)
         var queue = OutputQueue()
-        defer { queue.release(pool: pool) }
+        defer { queue.release(pool: pool, spill: spill) }
         let mark = 1_000
         appendOK(&queue, StreamContent.octets(at: 0, count: 1_500), pool: pool, highWaterMark: mark, spill: spill)
         // Memory partly drained, below the mark: the next octets still follow the file's.
-        XCTAssertEqual(takeFront(&queue, pool: pool, atMost: 400), Array(StreamContent.octets(at: 0, count: 400)))
+        XCTAssertEqual(takeFront(&queue, pool: pool, spill: spill, atMost: 400), Array(StreamContent.octets(at: 0, count: 400)))
         appendOK(&queue, StreamContent.octets(at: 1_500, count: 100), pool: pool, highWaterMark: mark, spill: spill)
         XCTAssertEqual(queue.memoryOctets, 600)
         XCTAssertEqual(queue.spilledOctets, 600)
         // Memory fully drained: still the file.
-        XCTAssertEqual(takeFront(&queue, pool: pool, atMost: .max), Array(StreamContent.octets(at: 400, count: 600)))
+        XCTAssertEqual(takeFront(&queue, pool: pool, spill: spill, atMost: .max), Array(StreamContent.octets(at: 400, count: 600)))
         XCTAssertEqual(pool.inUse, 0)
         appendOK(&queue, StreamContent.octets(at: 1_600, count: 10), pool: pool, highWaterMark: mark, spill: spill)
         XCTAssertEqual(queue.memoryOctets, 0)
@@ -190,16 +196,16 @@ final class OutputQueueTests: XCTestCase {
         guard case .file(_, let offset, let count) = queue.front else { return XCTFail("front: \(queue.front)") }
         XCTAssertEqual(offset, 0)
         XCTAssertEqual(count, 610)
-        XCTAssertTrue(drainAll(&queue, pool: pool, step: 250).elementsEqual(StreamContent.octets(at: 1_000, count: 610)))
+        XCTAssertTrue(drainAll(&queue, pool: pool, spill: spill, step: 250).elementsEqual(StreamContent.octets(at: 1_000, count: 610)))
     }
 
     func testFullyConsumedFileIsTruncatedAndMemoryIsUsedAgain() throws {
         let pool = ChunkPool(budgetBytes: 8 * ChunkPool.chunkSize)
         var queue = OutputQueue()
-        defer { queue.release(pool: pool) }
+        defer { queue.release(pool: pool, spill: spill) }
         appendOK(&queue, StreamContent.octets(at: 0, count: 3_000), pool: pool, highWaterMark: 1_000, spill: spill)
         let fd = try onlySpillDescriptor()
-        XCTAssertTrue(drainAll(&queue, pool: pool, step: 700).elementsEqual(StreamContent.octets(at: 0, count: 3_000)))
+        XCTAssertTrue(drainAll(&queue, pool: pool, spill: spill, step: 700).elementsEqual(StreamContent.octets(at: 0, count: 3_000)))
         XCTAssertEqual(queue.spilledOctets, 0)
         XCTAssertTrue(queue.hasSpillFile, "the file stays open for the next spill")
         XCTAssertGreaterThanOrEqual(fcntl(fd, F_GETFD), 0, "spill descriptor closed too early")
@@ -216,18 +222,18 @@ final class OutputQueueTests: XCTestCase {
         XCTAssertEqual(queue.spilledOctets, 300)
         XCTAssertEqual(try onlySpillDescriptor(), fd)
         XCTAssertEqual(fileSize(fd), 300)
-        XCTAssertTrue(drainAll(&queue, pool: pool).elementsEqual(StreamContent.octets(at: 3_000, count: 1_300)))
+        XCTAssertTrue(drainAll(&queue, pool: pool, spill: spill).elementsEqual(StreamContent.octets(at: 3_000, count: 1_300)))
     }
 
     func testFileRegionsFollowConsumption() throws {
         let pool = ChunkPool(budgetBytes: 8 * ChunkPool.chunkSize)
         var queue = OutputQueue()
-        defer { queue.release(pool: pool) }
+        defer { queue.release(pool: pool, spill: spill) }
         appendOK(&queue, StreamContent.octets(at: 0, count: 1_000), pool: pool, highWaterMark: 0, spill: spill)
         XCTAssertEqual(queue.memoryOctets, 0)
         XCTAssertEqual(pool.inUse, 0)
         let fd = try onlySpillDescriptor()
-        queue.consume(300, pool: pool)
+        queue.consume(300, pool: pool, spill: spill)
         guard case .file(fd, let offset, let count) = queue.front else { return XCTFail("front: \(queue.front)") }
         XCTAssertEqual(offset, 300)
         XCTAssertEqual(count, 700)
@@ -235,7 +241,7 @@ final class OutputQueueTests: XCTestCase {
         guard case .file(fd, 300, let grown) = queue.front else { return XCTFail("front: \(queue.front)") }
         XCTAssertEqual(grown, 750)
         XCTAssertTrue(readFile(fd, offset: 300, count: 750).elementsEqual(StreamContent.octets(at: 300, count: 750)))
-        queue.consume(750, pool: pool)
+        queue.consume(750, pool: pool, spill: spill)
         XCTAssertTrue(queue.isEmpty)
         XCTAssertEqual(fileSize(fd), 0)
         appendOK(&queue, StreamContent.octets(at: 1_050, count: 20), pool: pool, highWaterMark: 0, spill: spill)
@@ -246,15 +252,15 @@ final class OutputQueueTests: XCTestCase {
     func testOneConsumeAcrossMemoryAndFile() throws {
         let pool = ChunkPool(budgetBytes: 8 * ChunkPool.chunkSize)
         var queue = OutputQueue()
-        defer { queue.release(pool: pool) }
+        defer { queue.release(pool: pool, spill: spill) }
         appendOK(&queue, StreamContent.octets(at: 0, count: 1_500), pool: pool, highWaterMark: 1_000, spill: spill)
         let fd = try onlySpillDescriptor()
-        queue.consume(1_200, pool: pool)
+        queue.consume(1_200, pool: pool, spill: spill)
         XCTAssertEqual(queue.memoryOctets, 0)
         XCTAssertEqual(queue.spilledOctets, 300)
         XCTAssertEqual(pool.inUse, 0)
         guard case .file(fd, 200, 300) = queue.front else { return XCTFail("front: \(queue.front)") }
-        queue.consume(300, pool: pool)
+        queue.consume(300, pool: pool, spill: spill)
         XCTAssertTrue(queue.isEmpty)
         XCTAssertEqual(fileSize(fd), 0)
     }
@@ -290,7 +296,7 @@ final class OutputQueueTests: XCTestCase {
                     }
                     if wasSpilled && spilledBefore == 0 && queue.memoryOctets > memoryBefore { returnsToMemory += 1 }
                 } else {
-                    let taken = takeFront(&queue, pool: pool, atMost: random.next(in: 1...100_000))
+                    let taken = takeFront(&queue, pool: pool, spill: spill, atMost: random.next(in: 1...100_000))
                     XCTAssertTrue(
                         taken.elementsEqual(StreamContent.octets(at: consumed, count: taken.count)),
                         "\(label): \(taken.count) octets at \(consumed) out of order")
@@ -309,7 +315,7 @@ final class OutputQueueTests: XCTestCase {
                 }
             }
             while !queue.isEmpty {
-                let taken = takeFront(&queue, pool: pool, atMost: random.next(in: 1...100_000))
+                let taken = takeFront(&queue, pool: pool, spill: spill, atMost: random.next(in: 1...100_000))
                 XCTAssertFalse(taken.isEmpty, label)
                 if taken.isEmpty { break }
                 XCTAssertTrue(
@@ -320,7 +326,7 @@ final class OutputQueueTests: XCTestCase {
             XCTAssertEqual(consumed, appended, label)
             XCTAssertEqual(queue.spilledOctets, 0, label)
             XCTAssertEqual(pool.inUse, 0, label)
-            queue.release(pool: pool)
+            queue.release(pool: pool, spill: spill)
             XCTAssertFalse(queue.hasSpillFile, label)
             if spilledInTrial { trialsThatSpilled += 1 }
         }
@@ -338,8 +344,8 @@ final class OutputQueueTests: XCTestCase {
         var queue = OutputQueue()
         var other = OutputQueue()
         defer {
-            queue.release(pool: pool)
-            other.release(pool: pool)
+            queue.release(pool: pool, spill: spill)
+            other.release(pool: pool, spill: spill)
         }
         appendOK(&queue, StreamContent.octets(at: 0, count: 200_000), pool: pool, highWaterMark: 1_000_000, spill: spill)
         XCTAssertEqual(queue.memoryOctets, 2 * capacity)
@@ -351,13 +357,13 @@ final class OutputQueueTests: XCTestCase {
         XCTAssertEqual(other.spilledOctets, 10)
         XCTAssertEqual(descriptors(in: directory).count, 2)
 
-        XCTAssertTrue(drainAll(&queue, pool: pool, step: 50_000).elementsEqual(StreamContent.octets(at: 0, count: 200_000)))
+        XCTAssertTrue(drainAll(&queue, pool: pool, spill: spill, step: 50_000).elementsEqual(StreamContent.octets(at: 0, count: 200_000)))
         XCTAssertEqual(pool.inUse, 0)
         // Budget back, but `other` has octets in its file: order first.
         appendOK(&other, StreamContent.octets(at: 10, count: 10), pool: pool, highWaterMark: 1_000_000, spill: spill)
         XCTAssertEqual(other.memoryOctets, 0)
         XCTAssertEqual(other.spilledOctets, 20)
-        XCTAssertTrue(drainAll(&other, pool: pool).elementsEqual(StreamContent.octets(at: 0, count: 20)))
+        XCTAssertTrue(drainAll(&other, pool: pool, spill: spill).elementsEqual(StreamContent.octets(at: 0, count: 20)))
         appendOK(&other, StreamContent.octets(at: 20, count: 10), pool: pool, highWaterMark: 1_000_000, spill: spill)
         XCTAssertEqual(other.memoryOctets, 10)
         XCTAssertEqual(pool.inUse, 1)
@@ -366,11 +372,11 @@ final class OutputQueueTests: XCTestCase {
     func testZeroBudgetSpillsEverything() {
         let pool = ChunkPool(budgetBytes: 0)
         var queue = OutputQueue()
-        defer { queue.release(pool: pool) }
+        defer { queue.release(pool: pool, spill: spill) }
         appendOK(&queue, StreamContent.octets(at: 0, count: 5), pool: pool, highWaterMark: 1_000, spill: spill)
         XCTAssertEqual(queue.memoryOctets, 0)
         XCTAssertEqual(queue.spilledOctets, 5)
-        XCTAssertTrue(drainAll(&queue, pool: pool).elementsEqual(StreamContent.octets(at: 0, count: 5)))
+        XCTAssertTrue(drainAll(&queue, pool: pool, spill: spill).elementsEqual(StreamContent.octets(at: 0, count: 5)))
     }
 
     // MARK: release
@@ -381,7 +387,7 @@ final class OutputQueueTests: XCTestCase {
         appendOK(&queue, StreamContent.octets(at: 0, count: 200_000), pool: pool, highWaterMark: 100_000, spill: spill)
         XCTAssertEqual(pool.inUse, 2)
         let fd = try onlySpillDescriptor()
-        queue.release(pool: pool)
+        queue.release(pool: pool, spill: spill)
         XCTAssertEqual(pool.inUse, 0)
         XCTAssertTrue(queue.isEmpty)
         XCTAssertEqual(queue.memoryOctets, 0)
@@ -395,9 +401,9 @@ final class OutputQueueTests: XCTestCase {
         // A released queue is as good as new; releasing again is harmless.
         appendOK(&queue, StreamContent.octets(at: 0, count: 10), pool: pool, highWaterMark: 100_000, spill: spill)
         XCTAssertEqual(queue.memoryOctets, 10)
-        XCTAssertTrue(drainAll(&queue, pool: pool).elementsEqual(StreamContent.octets(at: 0, count: 10)))
-        queue.release(pool: pool)
-        queue.release(pool: pool)
+        XCTAssertTrue(drainAll(&queue, pool: pool, spill: spill).elementsEqual(StreamContent.octets(at: 0, count: 10)))
+        queue.release(pool: pool, spill: spill)
+        queue.release(pool: pool, spill: spill)
         XCTAssertEqual(pool.inUse, 0)
     }
 
@@ -406,7 +412,7 @@ final class OutputQueueTests: XCTestCase {
     func testSpillFilesAreUnnamed() throws {
         let pool = ChunkPool(budgetBytes: 8 * ChunkPool.chunkSize)
         var queue = OutputQueue()
-        defer { queue.release(pool: pool) }
+        defer { queue.release(pool: pool, spill: spill) }
         appendOK(&queue, StreamContent.octets(at: 0, count: 100), pool: pool, highWaterMark: 0, spill: spill)
         XCTAssertTrue(queue.hasSpillFile)
         XCTAssertEqual(directoryEntries(directory), [])
@@ -418,7 +424,7 @@ final class OutputQueueTests: XCTestCase {
         case .failure(let error):
             XCTFail("makeFile in \(directory): \(error)")
         case .success(let fd):
-            defer { close(fd) }
+            defer { spill.closeFile(fd, allocated: 0) }
             XCTAssertEqual(directoryEntries(directory), [])
             var info = stat()
             XCTAssertEqual(fstat(fd, &info), 0)
@@ -432,13 +438,15 @@ final class OutputQueueTests: XCTestCase {
     }
 
     func testMissingSpillDirectoryFails() {
-        switch SpillDirectory(path: "/nonexistent/dir").makeFile() {
+        let missing = SpillStore(directory: "/nonexistent/dir", maxBytes: 1 << 20, maxFiles: 4)
+        switch missing.makeFile() {
         case .success(let fd):
             close(fd)
             XCTFail("made a spill file in /nonexistent/dir")
         case .failure(let error):
-            XCTAssertEqual(error, Errno(ENOENT))
+            XCTAssertEqual(error, .system(Errno(ENOENT)))
         }
+        XCTAssertEqual(missing.openFiles, 0, "a failed open gives its descriptor back")
     }
 
     func testSpillDirectoryThatIsAFileFails() {
@@ -446,20 +454,20 @@ final class OutputQueueTests: XCTestCase {
         let fd = open(path, O_CREAT | O_WRONLY, 0o600)
         XCTAssertGreaterThanOrEqual(fd, 0)
         close(fd)
-        switch SpillDirectory(path: path).makeFile() {
+        switch SpillStore(directory: path, maxBytes: 1 << 20, maxFiles: 4).makeFile() {
         case .success(let made):
             close(made)
             XCTFail("made a spill file under a plain file")
         case .failure(let error):
-            XCTAssertEqual(error, Errno(ENOTDIR))
+            XCTAssertEqual(error, .system(Errno(ENOTDIR)))
         }
     }
 
     func testAppendReturnsTheErrorWhenItMustSpillToAMissingDirectory() {
-        let missing = SpillDirectory(path: "/nonexistent/dir")
+        let missing = SpillStore(directory: "/nonexistent/dir", maxBytes: 1 << 20, maxFiles: 4)
         let pool = ChunkPool(budgetBytes: 8 * ChunkPool.chunkSize)
         var queue = OutputQueue()
-        defer { queue.release(pool: pool) }
+        defer { queue.release(pool: pool, spill: missing) }
         // Below the mark no file is needed.
         let fits = StreamContent.octets(at: 0, count: 60).withUnsafeBytes {
             queue.append($0, pool: pool, highWaterMark: 100, spill: missing)
@@ -468,18 +476,18 @@ final class OutputQueueTests: XCTestCase {
         let spills = StreamContent.octets(at: 60, count: 240).withUnsafeBytes {
             queue.append($0, pool: pool, highWaterMark: 100, spill: missing)
         }
-        XCTAssertEqual(spills, Errno(ENOENT))
+        XCTAssertEqual(spills, .failed(.system(Errno(ENOENT))), "a missing directory is not a passing condition")
         XCTAssertFalse(queue.hasSpillFile)
         XCTAssertEqual(queue.spilledOctets, 0)
         XCTAssertEqual(queue.memoryOctets, 100, "what fitted under the mark stays queued")
 
         let noBudget = ChunkPool(budgetBytes: 0)
         var starved = OutputQueue()
-        defer { starved.release(pool: noBudget) }
+        defer { starved.release(pool: noBudget, spill: missing) }
         let failure = StreamContent.octets(at: 0, count: 1).withUnsafeBytes {
             starved.append($0, pool: noBudget, highWaterMark: 100, spill: missing)
         }
-        XCTAssertEqual(failure, Errno(ENOENT))
+        XCTAssertEqual(failure, .failed(.system(Errno(ENOENT))))
         XCTAssertTrue(starved.isEmpty)
     }
 }
