@@ -120,6 +120,9 @@ static const int SIXTEEN_O_TMPFILE = 020000000 | O_DIRECTORY;
 extern int fallocate(int fd, int mode, off_t offset, off_t len);
 static const int SIXTEEN_FALLOC_FL_KEEP_SIZE = 0x01;
 
+/* malloc.h: returns free heap memory to the kernel. */
+extern int malloc_trim(size_t pad);
+
 /* glibc declares accept4 only under _GNU_SOURCE. */
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 

@@ -116,3 +116,9 @@ public enum DescriptorLimit {
 
     private static let resource = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
 }
+
+/// Hands memory that `free` has taken back, but the allocator still holds,
+/// to the kernel (`malloc_trim`): after a flood, so that RSS comes down.
+public func returnFreeMemoryToTheSystem() {
+    _ = malloc_trim(0)
+}

@@ -29,14 +29,21 @@ struct ConnectionSlot<Session> {
 }
 
 /// The pooled slots of one reactor. Slots are allocated in chunks that never
-/// move, and recycled through a free list: once the table has grown to the
-/// peak number of connections, accepting and closing allocate nothing.
+/// move while in use, and recycled through a free list: once the table has
+/// grown to the peak number of connections, accepting and closing allocate
+/// nothing. After a flood, chunks left empty for a while are given back
+/// (`shrink`), and the free list is rebuilt lowest slot first, so later
+/// connections pack into the chunks that remain.
 final class ConnectionTable<Session> {
     typealias Slot = ConnectionSlot<Session>
     private static var chunkShift: Int { 9 }
-    private static var chunkSize: Int { 1 << chunkShift }
+    static var chunkSize: Int { 1 << chunkShift }
 
-    private var chunks: [UnsafeMutablePointer<Slot>] = []
+    /// nil where a chunk was given back (a hole, reused first by `grow`).
+    private var chunks: [UnsafeMutablePointer<Slot>?] = []
+    /// Slots in use, per chunk; and heartbeats each chunk has been empty.
+    private var usedInChunk: [Int32] = []
+    private var emptyBeats: [Int32] = []
     private var freeHead = -1
     private let blank: Session
     /// Slots in use.
@@ -49,17 +56,21 @@ final class ConnectionTable<Session> {
 
     deinit {
         for chunk in chunks {
+            guard let chunk else { continue }
             chunk.deinitialize(count: Self.chunkSize)
             chunk.deallocate()
         }
     }
 
-    /// Every slot ever made, free or not.
+    /// Every slot number in use or possible, up to the last chunk held.
     var capacity: Int { chunks.count << Self.chunkShift }
+
+    /// Chunks held now.
+    var chunksHeld: Int { chunks.reduce(0) { $0 + ($1 == nil ? 0 : 1) } }
 
     @inline(__always)
     subscript(slot: Int) -> UnsafeMutablePointer<Slot> {
-        chunks[slot >> Self.chunkShift] + (slot & (Self.chunkSize - 1))
+        chunks[slot >> Self.chunkShift].unsafelyUnwrapped + (slot & (Self.chunkSize - 1))
     }
 
     /// The slot's I/O watcher, at its fixed address (the slot's own).
@@ -74,6 +85,7 @@ final class ConnectionTable<Session> {
         let slot = freeHead
         freeHead = -2 - Int(self[slot].pointee.fd)
         activeCount += 1
+        usedInChunk[slot >> Self.chunkShift] += 1
         return slot
     }
 
@@ -83,22 +95,70 @@ final class ConnectionTable<Session> {
         entry.pointee.fd = Int32(-2 - freeHead)
         freeHead = slot
         activeCount -= 1
+        usedInChunk[slot >> Self.chunkShift] -= 1
     }
 
     /// Calls `body` with every slot in use.
     func forEachActive(_ body: (Int) -> Void) {
-        for slot in 0..<capacity where self[slot].pointee.fd >= 0 {
+        for slot in 0..<capacity where chunks[slot >> Self.chunkShift] != nil && self[slot].pointee.fd >= 0 {
             body(slot)
+        }
+    }
+
+    /// Once a heartbeat: gives back every chunk but the first that has been
+    /// empty for `beats` heartbeats in a row (so a table that breathes with
+    /// the load keeps its chunks). True if it gave any back.
+    func shrink(afterEmptyBeats beats: Int) -> Bool {
+        var released = false
+        for index in chunks.indices.dropFirst() where chunks[index] != nil {
+            guard usedInChunk[index] == 0 else {
+                emptyBeats[index] = 0
+                continue
+            }
+            emptyBeats[index] += 1
+            guard emptyBeats[index] >= beats else { continue }
+            chunks[index]!.deinitialize(count: Self.chunkSize)
+            chunks[index]!.deallocate()
+            chunks[index] = nil
+            released = true
+        }
+        guard released else { return false }
+        while chunks.count > 1, chunks.last! == nil {
+            chunks.removeLast()
+            usedInChunk.removeLast()
+            emptyBeats.removeLast()
+        }
+        rebuildFreeList()
+        return true
+    }
+
+    /// The free list over the chunks held, lowest slot first.
+    private func rebuildFreeList() {
+        freeHead = -1
+        for slot in stride(from: capacity - 1, through: 0, by: -1) where chunks[slot >> Self.chunkShift] != nil {
+            let entry = self[slot]
+            guard entry.pointee.fd < 0 else { continue }
+            entry.pointee.fd = Int32(-2 - freeHead)
+            freeHead = slot
         }
     }
 
     private func grow() {
         precondition(MemoryLayout<Slot>.offset(of: \Slot.io) == 0, "the watcher must start the slot")
-        let base = capacity
+        let index = chunks.firstIndex { $0 == nil } ?? chunks.count
+        let base = index << Self.chunkShift
         precondition(base + Self.chunkSize <= Int(Int32.max), "connection table full")
         let chunk = UnsafeMutablePointer<Slot>.allocate(capacity: Self.chunkSize)
         chunk.initialize(repeating: Slot(session: blank), count: Self.chunkSize)
-        chunks.append(chunk)
+        if index == chunks.count {
+            chunks.append(chunk)
+            usedInChunk.append(0)
+            emptyBeats.append(0)
+        } else {
+            chunks[index] = chunk
+            usedInChunk[index] = 0
+            emptyBeats[index] = 0
+        }
         for offset in 0..<Self.chunkSize {
             let entry = chunk + offset
             let slot = base + offset

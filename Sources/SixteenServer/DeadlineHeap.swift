@@ -118,16 +118,40 @@ final class DeadlineHeap {
     }
 
     private func grow() {
-        let larger = capacity * 2
-        let newDeadlines = UnsafeMutablePointer<Int64>.allocate(capacity: larger)
-        let newSlots = UnsafeMutablePointer<Int32>.allocate(capacity: larger)
+        resize(to: capacity * 2)
+    }
+
+    /// After a flood: gives back what the heap and the position table hold
+    /// beyond need. The heap halves while a quarter of it would do (never
+    /// below 512 entries); positions shrink to `slots`, the connection
+    /// table's capacity now (every slot beyond it is gone, so has no deadline).
+    func shrink(slotCapacity slots: Int) {
+        var target = capacity
+        while target > 512 && count < target / 4 { target /= 2 }
+        if target < capacity { resize(to: target) }
+        let positionTarget = max(512, slots)
+        guard positionTarget < positionCapacity else { return }
+        let newPositions = UnsafeMutablePointer<Int32>.allocate(capacity: positionTarget)
+        newPositions.moveInitialize(from: positions, count: positionTarget)
+        (positions + positionTarget).deinitialize(count: positionCapacity - positionTarget)
+        positions.deallocate()
+        positions = newPositions
+        positionCapacity = positionTarget
+    }
+
+    /// Entries the heap can hold without growing.
+    var heapCapacity: Int { capacity }
+
+    private func resize(to size: Int) {
+        let newDeadlines = UnsafeMutablePointer<Int64>.allocate(capacity: size)
+        let newSlots = UnsafeMutablePointer<Int32>.allocate(capacity: size)
         newDeadlines.moveInitialize(from: deadlines, count: count)
         newSlots.moveInitialize(from: slots, count: count)
         deadlines.deallocate()
         slots.deallocate()
         deadlines = newDeadlines
         slots = newSlots
-        capacity = larger
+        capacity = size
     }
 
     private func ensurePosition(for slot: Int) {

@@ -360,6 +360,29 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
     private func heartbeat() {
         warnings.tick(now: now.nanoseconds)
         handler.heartbeat(now: now.nanoseconds)
+        giveBackMemoryAfterAFlood()
+    }
+
+    /// Heartbeats a chunk of the connection table must stay empty before it
+    /// is given back: long enough that a table breathing with the load keeps
+    /// its chunks (and serving allocates nothing), short enough that memory
+    /// comes back soon after a flood.
+    static var emptyBeatsBeforeRelease: Int { 5 }
+
+    /// Chunks of the connection table empty for a while go back to the
+    /// allocator, the deadline heap and side tables shrink to match, and the
+    /// allocator hands free pages back to the kernel.
+    private func giveBackMemoryAfterAFlood() {
+        guard table.shrink(afterEmptyBeats: Self.emptyBeatsBeforeRelease) else { return }
+        deadlines.shrink(slotCapacity: table.capacity)
+        if let keys = addressKeys, addressKeyCapacity > table.capacity {
+            let smaller = UnsafeMutablePointer<UInt64>.allocate(capacity: table.capacity)
+            smaller.moveInitialize(from: keys, count: table.capacity)
+            keys.deallocate()
+            addressKeys = smaller
+            addressKeyCapacity = table.capacity
+        }
+        returnFreeMemoryToTheSystem()
     }
 
     // MARK: Stopping
