@@ -49,7 +49,13 @@ let package = Package(
                 "Reactor", "SixteenProtocol",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            plugins: ["BuildInfo"]
+        ),
+        // Writes the git commit and the compiler version into SixteenServer at build time.
+        .plugin(
+            name: "BuildInfo",
+            capability: .buildTool()
         ),
         // The clients: the book's one-shot and deadlock clients, and the load generator.
         .target(

@@ -8,17 +8,23 @@ before anything is read) against
   3. the book's blocking server (tcp_deadlock.py), which must stall; the
      client gives up after --stall seconds of no progress.
 Records wall time, MB/s, the server's peak RSS (VmHWM from /proc) and CPU
-time, as raw JSON lines and a Markdown summary under benchmarks/results/.
+time, as JSON (deadlock.json) and a Markdown summary (deadlock.md), into
+benchmarks/results/tmp/ (git-ignored); only --record writes
+benchmarks/results/deadlock.*, the results the README cites, and only for
+issue #3's run (1 GiB, 10 clients at once, 3 rounds or more).
 Bounded: every process is started by this script and killed by it.
+
+SIXTEEN_BIN names the sixteen binary; default .build/release/sixteen.
 """
 import argparse, datetime, json, os, platform, statistics, subprocess, sys, time
 
-from run import Server, machine  # the matrix driver's server handling, shared
+# The matrix driver's server handling and argument checks, shared.
+from run import RECORD_MIN_ROUNDS, RESULTS, SIXTEEN, OneLineParser, Server, machine, positive_int, relative
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SIXTEEN = os.path.join(ROOT, ".build", "release", "sixteen")
 BOOK = os.path.join(ROOT, "benchmarks", "peers", "book", "tcp_deadlock.py")
-RESULTS = os.path.join(ROOT, "benchmarks", "results")
+SCRATCH = os.path.join(RESULTS, "tmp")
+RECORD_BYTES, RECORD_CLIENTS = 1 << 30, 10
 
 
 def stream(port, count, stall):
@@ -70,15 +76,49 @@ def run_book(count, stall):
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bytes", type=int, default=1 << 30)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--clients", type=int, default=10)
-    parser.add_argument("--stall", type=float, default=5)
-    parser.add_argument("--reactors", type=int, default=os.cpu_count())
-    args = parser.parse_args()
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a number: %r" % text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be above 0: %r" % text)
+    return value
 
+
+def parse_arguments(argv):
+    parser = OneLineParser(prog="benchmarks/deadlock", description=__doc__.splitlines()[0],
+                           epilog="Results go to benchmarks/results/tmp/deadlock.{json,md} (git-ignored) unless --record is given.")
+    parser.add_argument("--bytes", type=positive_int, default=RECORD_BYTES, help="octets each client sends (default 1 GiB)")
+    parser.add_argument("--rounds", type=positive_int, default=RECORD_MIN_ROUNDS, help="single-client rounds (default 3)")
+    parser.add_argument("--clients", type=positive_int, default=RECORD_CLIENTS, help="clients at once in the concurrent run (default 10)")
+    parser.add_argument("--stall", type=positive_float, default=5, help="seconds without progress before a client gives up (default 5)")
+    parser.add_argument("--reactors", type=positive_int, default=os.cpu_count(), help="sixteen's reactors (default: the cores)")
+    parser.add_argument("--record", action="store_true",
+                        help="write benchmarks/results/deadlock.{json,md} (the results the README cites); issue #3's run only")
+    parser.add_argument("--dry-run", action="store_true", help="check the arguments, say where results would go, run nothing")
+    args = parser.parse_args(argv)
+    if args.record:
+        # The committed results are issue #3's run; a smaller one must not replace them.
+        if args.bytes != RECORD_BYTES or args.clients != RECORD_CLIENTS:
+            parser.error("--record records issue #3's run: drop --bytes and --clients (1 GiB, 10 clients)")
+        if args.rounds < RECORD_MIN_ROUNDS:
+            parser.error("--record needs at least %d rounds (medians with min–max)" % RECORD_MIN_ROUNDS)
+    args.out = RESULTS if args.record else SCRATCH
+    return args
+
+
+def main():
+    args = parse_arguments(sys.argv[1:])
+    where = "%s/deadlock.{json,md} (%s)" % (relative(args.out), "recorded: the README cites them" if args.record else
+                                            "scratch, not committed; --record to record issue #3's run")
+    if args.dry_run:
+        print("benchmarks/deadlock: arguments fine; results would go to %s" % where)
+        return
+    if not os.access(SIXTEEN, os.X_OK):
+        sys.exit("benchmarks/deadlock: no sixteen binary at %s (build it, or set SIXTEEN_BIN)" % SIXTEEN)
+    print("benchmarks/deadlock: results go to %s" % where, file=sys.stderr, flush=True)
+    started = time.monotonic()
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     runs = []
     for round_ in range(args.rounds):
@@ -91,17 +131,19 @@ def main():
     book = run_book(args.bytes, args.stall)
     print(json.dumps(book), flush=True)
 
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "deadlock.json"), "w") as f:
-        json.dump({"date": when, "machine": machine(), "command": " ".join(sys.argv), "single": runs,
-                   "concurrent": many, "book": book}, f, indent=2)
+    wall = round(time.monotonic() - started)
+    command = " ".join(["benchmarks/deadlock"] + sys.argv[1:])
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "deadlock.json"), "w") as f:
+        json.dump({"date": when, "machine": machine(), "command": command, "recorded": args.record, "wall_seconds": wall,
+                   "single": runs, "concurrent": many, "book": book}, f, indent=2)
     mbs = [r["mb_per_s"] for r in runs]
     secs = [r["seconds"] for r in runs]
     rss = [r["server_peak_rss_mib"] for r in runs]
     lines = [
         "# Deadlock benchmark (%s)" % when, "",
-        "`%s` on %s, %s cores, kernel %s." % (" ".join(["benchmarks/deadlock"] + sys.argv[1:]), platform.node() or "this machine",
-                                              os.cpu_count(), platform.release()),
+        "`%s` on %s, %s cores, kernel %s; %d s." % (command, platform.node() or "this machine",
+                                                    os.cpu_count(), platform.release(), wall),
         "Client and server share the machine's cores. Medians of %d rounds (min–max); every server started fresh." % args.rounds, "",
         "| run | clients × octets | result | time (s) | MB/s | server peak RSS (MiB) |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -117,9 +159,10 @@ def main():
             book["seconds"]),
         "",
     ]
-    with open(os.path.join(RESULTS, "deadlock.md"), "w") as f:
+    with open(os.path.join(args.out, "deadlock.md"), "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))
+    print("benchmarks/deadlock: took %d s; results in %s" % (wall, where), file=sys.stderr)
     ok = all(r["ok"] for r in runs) and many["ok"] and not book["ok"]
     sys.exit(0 if ok else 1)
 

@@ -14,16 +14,84 @@ Matrix:
   deadlock  the book's client with 1 GiB: time, MB/s, server peak RSS
   reactors  Sixteen with 1 and with N reactors (sixteen at 50 in flight, upper)
 
-Writes benchmarks/results/latest/: raw.jsonl (every run), summary.md (the
-tables), sessions.png (sessions/s against connections in flight), machine.json.
+Writes raw.jsonl (every run), summary.md (the tables), sessions.png
+(sessions/s against connections in flight) and machine.json (the machine and
+the run) into benchmarks/results/tmp/run/, which git ignores; only --record
+writes benchmarks/results/latest/, the results the README cites, and only for
+a full run of the whole matrix.
+
+SIXTEEN_BIN names the sixteen binary (server and load client); default
+.build/release/sixteen.
 """
-import argparse, datetime, json, os, platform, re, signal, statistics, subprocess, sys, time
+import argparse, datetime, importlib.util, json, os, platform, re, signal, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SIXTEEN = os.path.join(ROOT, ".build", "release", "sixteen")
+SIXTEEN = os.environ.get("SIXTEEN_BIN") or os.path.join(ROOT, ".build", "release", "sixteen")
 PEERS = os.path.join(ROOT, "benchmarks", "peers")
-OUT = os.path.join(ROOT, "benchmarks", "results", "latest")
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+RECORD = os.path.join(RESULTS, "latest")   # committed, linked from the README: --record only
+SCRATCH = os.path.join(RESULTS, "tmp", "run")  # git-ignored: every other run
+OUTPUTS = ("raw.jsonl", "summary.md", "sessions.png", "machine.json")
 CORES = os.cpu_count() or 1
+SERVERS = ("sixteen", "c-libev", "swift-nio", "asyncio", "book")
+KINDS = ("sixteen", "upper", "idle", "deadlock", "reactors")
+RECORD_MIN_ROUNDS = 3
+
+# How servers are named and drawn in the plot and the tables. Every line has
+# its own marker and dash as well as its own colour (Okabe-Ito, safe for
+# colour-blind readers), so the plot still reads in grey or in print.
+LABELS = {"sixteen": "sixteen", "c-libev": "C on libev", "swift-nio": "SwiftNIO",
+          "asyncio": "asyncio", "book": "the book's blocking server"}
+STYLES = {"sixteen": dict(color="#D55E00", marker="o", linestyle="-"),
+          "c-libev": dict(color="#009E73", marker="s", linestyle="--"),
+          "swift-nio": dict(color="#CC79A7", marker="^", linestyle="-."),
+          "asyncio": dict(color="#0072B2", marker="D", linestyle=":"),
+          "book": dict(color="#000000", marker="v", linestyle=(0, (6, 2, 1, 2, 1, 2)))}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line on stderr and exit status 2,
+    not the usage block followed by the error."""
+
+    def error(self, message):
+        print("%s: %s (see --help)" % (self.prog, message), file=sys.stderr)
+        sys.exit(2)
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a whole number: %r" % text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1: %r" % text)
+    return value
+
+
+def names(allowed):
+    """An argparse type: a comma-separated subset of `allowed`, in the order given."""
+    def parse(text):
+        picked = [n for n in text.split(",") if n]
+        unknown = [n for n in picked if n not in allowed]
+        if unknown or not picked:
+            raise argparse.ArgumentTypeError("%r: choose from %s" % (text, ",".join(allowed)))
+        return picked
+    return parse
+
+
+def relative(path):
+    """A path as the user would type it from the repository root."""
+    path = os.path.abspath(path)
+    return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
+
+
+def git_commit():
+    """The commit the run was made from, '+dirty' when the sources differ from it."""
+    def git(*argv):
+        return subprocess.run(["git", "-C", ROOT] + list(argv), capture_output=True, text=True).stdout.strip()
+    commit = git("rev-parse", "--short", "HEAD") or "?"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "Sources", "Package.swift")
+    return commit + ("+dirty" if dirty else "")
 
 
 def servers(reactors):
@@ -184,64 +252,204 @@ def machine():
     }
 
 
-def plot(records, path, concurrencies):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib missing: no plot (pip install matplotlib)", file=sys.stderr)
+def plot(records, path, run):
+    """sessions/s against connections in flight: for each server the median of
+    the rounds, with a min-max bar; y from 0; x ticks only where measured;
+    error counts written beside the points that had any; the run stamped at
+    the foot. `records` are the "sixteen" kind's; `run` is machine.json's
+    "run" entry (date, rounds, quick, duration). Returns whether it drew."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullLocator
+
+    concurrencies = sorted({r["connections"] for r in records})
+    servers = sorted({r["server"] for r in records}, key=lambda n: SERVERS.index(n) if n in SERVERS else len(SERVERS))
+    if not concurrencies:
         return False
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name in sorted({r["server"] for r in records}):
-        xs, ys = [], []
+    fig, ax = plt.subplots(figsize=(9, 5))
+    top = 0
+    annotations = []  # (x, y, text, colour): drawn once the y range is known
+    for index, name in enumerate(servers):
+        # Each server's points sit a little left or right of the measured x
+        # (a constant factor, so the same shift everywhere on the log axis),
+        # so that bars of servers with close medians do not hide each other.
+        dodge = 10 ** (0.018 * (index - (len(servers) - 1) / 2))
+        xs, mids, lows, highs, notes = [], [], [], [], []
         for c in concurrencies:
-            values = [r["result"].get("sessions_per_second") for r in records
-                      if r["server"] == name and r["connections"] == c and "sessions_per_second" in r["result"]]
+            runs = [r for r in records if r["server"] == name and r["connections"] == c]
+            values = [r["result"]["sessions_per_second"] for r in runs if "sessions_per_second" in r["result"]]
+            errors = {}
+            for r in runs:
+                for kind, count in r["result"].get("errors", {}).items():
+                    errors[kind] = errors.get(kind, 0) + count
+            failed = sum(1 for r in runs if "error" in r["result"])
+            note = []
+            if sum(errors.values()):
+                note.append("{:,} errors ({})".format(sum(errors.values()), ", ".join(k.replace("_", " ") for k, n in errors.items() if n)))
+            if failed:
+                note.append("%d run%s failed" % (failed, "" if failed == 1 else "s"))
             if values:
-                xs.append(c)
-                ys.append(statistics.median(values))
-        if xs:
-            ax.plot(xs, ys, marker="o", label=name)
+                m = statistics.median(values)
+                xs.append(c * dodge)
+                mids.append(m)
+                lows.append(m - min(values))
+                highs.append(max(values) - m)
+                top = max(top, max(values))
+                notes.append((c * dodge, m, "; ".join(note)))
+            elif note:
+                # Every run at this point failed: nothing to draw but the failure.
+                notes.append((c * dodge, 0, "; ".join(note)))
+        style = STYLES.get(name, {})
+        ax.errorbar(xs, mids, yerr=[lows, highs], label=LABELS.get(name, name), capsize=4, linewidth=1.6,
+                    markersize=6, **style)
+        annotations.extend((x, y, text, style.get("color", "black")) for x, y, text in notes if text)
     ax.set_xscale("log")
-    ax.set_xlabel("connections in flight")
-    ax.set_ylabel("sessions/s (median)")
-    ax.set_title("sixteen protocol, closed loop, %d cores shared by client and server" % CORES)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+    ax.set_xticks(concurrencies, labels=["{:,}".format(c) for c in concurrencies])
+    ax.xaxis.set_minor_locator(NullLocator())
+    # Room either side of the first and last point on the log axis.
+    ax.set_xlim(concurrencies[0] / 1.6, concurrencies[-1] * 1.6)
+    ax.set_ylim(0, top * 1.12 if top else 1)
+    for x, y, text, colour in annotations:
+        # Below the point, unless that would run into the x axis.
+        below = y > 0.15 * top
+        ax.annotate(text, (x, y), xytext=(0, -14 if below else 14), textcoords="offset points", ha="center",
+                    va="top" if below else "bottom", fontsize=8, color=colour,
+                    bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.8))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: "{:,.0f}".format(v)))
+    ax.set_xlabel("connections in flight (closed loop)")
+    ax.set_ylabel("sessions/s")
+    ax.set_title("sixteen protocol: sessions/s by connections in flight\n"
+                 "%d cores shared by the load client and the server" % run.get("cores", CORES), fontsize=11)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    rounds = run["rounds"]
+    stamp = "run of %s  ·  points: median of %d round%s, bars: min–max  ·  %g s measured per run  ·  errors summed over the rounds" % (
+        run["date"].replace("T", " ").replace("Z", " UTC"), rounds, "" if rounds == 1 else "s", run["duration"])
+    fig.text(0.01, 0.015, stamp, fontsize=8, color="#444444")
+    if run["quick"]:
+        fig.text(0.99, 0.97, "QUICK RUN\nnot for recording", fontsize=10, color="#D55E00", ha="right", va="top", weight="bold")
+    else:
+        fig.text(0.99, 0.97, "full run", fontsize=10, color="#444444", ha="right", va="top")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=110)
+    plt.close(fig)
     return True
 
 
+def run_facts(records, facts):
+    """machine.json's "run" entry; for results written before it existed
+    (no "run" key), what the records themselves show: the rounds, and the
+    measured seconds of a sixteen run (1.0 is what --quick measures)."""
+    if "run" in facts:
+        return facts["run"]
+    sixteen = [r for r in records if r["kind"] == "sixteen"]
+    load = sixteen[0]["load"] if sixteen else []
+    duration = float(load[load.index("-d") + 1]) if "-d" in load else 0.0
+    return {"date": facts.get("date", "?"), "cores": facts.get("cores", CORES),
+            "rounds": max((r.get("round", 0) for r in records), default=0) + 1,
+            "duration": duration, "quick": duration == 1.0}
+
+
+def replot(folder):
+    """Draws folder/sessions.png again from folder/raw.jsonl and machine.json."""
+    with open(os.path.join(folder, "raw.jsonl")) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    with open(os.path.join(folder, "machine.json")) as f:
+        facts = json.load(f)
+    path = os.path.join(folder, "sessions.png")
+    if not plot([r for r in records if r["kind"] == "sixteen"], path, run_facts(records, facts)):
+        sys.exit("benchmarks/run: %s has no sixteen runs to plot" % relative(folder))
+    print("drew %s" % relative(path))
+
+
+def parse_arguments(argv):
+    parser = OneLineParser(prog="benchmarks/run", description=__doc__.splitlines()[0],
+                           epilog="Results go to benchmarks/results/tmp/run/ (git-ignored) unless --record is given.")
+    parser.add_argument("--quick", action="store_true",
+                        help="a short variant: 1 round, 1 s runs, 2,000 idle connections, 256 MiB deadlock; never recorded")
+    parser.add_argument("--record", action="store_true",
+                        help="write benchmarks/results/latest/ (the results the README cites); needs a full run of the whole matrix")
+    parser.add_argument("--rounds", type=positive_int, help="rounds (default 3; 1 with --quick)")
+    parser.add_argument("--out", help="where the results go (default benchmarks/results/tmp/run; not with --record)")
+    parser.add_argument("--only", type=names(SERVERS), help="comma-separated servers to run (default: all that are built): " + ",".join(SERVERS))
+    parser.add_argument("--kinds", type=names(KINDS), default=list(KINDS),
+                        help="comma-separated parts of the matrix to run (default: all): " + ",".join(KINDS))
+    parser.add_argument("--dry-run", action="store_true", help="check the arguments, say where results would go, run nothing")
+    parser.add_argument("--replot", metavar="DIR", help="only draw DIR/sessions.png again from DIR/raw.jsonl and DIR/machine.json")
+    args = parser.parse_args(argv)
+    if args.replot is not None:
+        if argv != ["--replot", args.replot] and argv != ["--replot=" + args.replot]:
+            parser.error("--replot takes no other option")
+        if not os.path.isfile(os.path.join(args.replot, "raw.jsonl")):
+            parser.error("--replot %s: no raw.jsonl there" % args.replot)
+        return args
+    if args.record:
+        # results/latest/ is what the README cites: only a full run of the whole matrix goes there.
+        if args.quick:
+            parser.error("--quick runs are never recorded: drop --record, or drop --quick for a full run")
+        if args.out:
+            parser.error("--record writes benchmarks/results/latest/: drop --out")
+        if args.only or args.kinds != list(KINDS):
+            parser.error("--record records the whole matrix: drop --only and --kinds")
+        if args.rounds is not None and args.rounds < RECORD_MIN_ROUNDS:
+            parser.error("--record needs at least %d rounds (medians with min–max)" % RECORD_MIN_ROUNDS)
+    args.out = RECORD if args.record else (args.out or SCRATCH)
+    return args
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a short variant (under 2 minutes)")
-    parser.add_argument("--rounds", type=int)
-    parser.add_argument("--out", default=OUT, help="where the results go (default: benchmarks/results/latest)")
-    parser.add_argument("--only", help="comma-separated servers to run (default: all that are built)")
-    parser.add_argument("--kinds", default="sixteen,upper,idle,deadlock,reactors",
-                        help="comma-separated parts of the matrix to run (default: all)")
-    args = parser.parse_args()
+    argv = sys.argv[1:]
+    args = parse_arguments(argv)
+    if args.replot is not None:
+        replot(args.replot)
+        return
+    out = args.out
+    where = "%s (recorded: the README cites it)" % relative(out) if args.record else \
+        "%s (scratch, not committed%s)" % (relative(out), "" if args.quick else "; --record to record a full run")
+    if args.dry_run:
+        print("benchmarks/run: arguments fine; results would go to %s" % where)
+        return
+    started = time.monotonic()
     quick = args.quick
-    kinds = set(args.kinds.split(","))
-    rounds = args.rounds or (1 if quick else 3)
+    kinds = set(args.kinds)
+    rounds = args.rounds or (1 if quick else RECORD_MIN_ROUNDS)
     duration, warmup = (1.0, 0.3) if quick else (3.0, 1.0)
     concurrencies = [1, 50, 500]
     idle_connections = 2000 if quick else 10000
     deadlock_bytes = (256 << 20) if quick else (1 << 30)
     reactors = CORES
 
+    if not os.access(SIXTEEN, os.X_OK):
+        sys.exit("benchmarks/run: no sixteen binary at %s (build it, or set SIXTEEN_BIN)" % SIXTEEN)
     table = servers(reactors)
     available = {name: make for name, make in table.items() if os.path.exists(make("sixteen")[0]) or make("sixteen")[0] == sys.executable}
-    if args.only:
-        available = {k: v for k, v in available.items() if k in args.only.split(",")}
     missing = sorted(set(table) - set(available))
-    if missing:
+    if args.record and missing:
+        sys.exit("benchmarks/run: --record needs every server, and these are not built: %s" % ", ".join(missing))
+    if args.only:
+        unbuilt = [n for n in args.only if n not in available]
+        if unbuilt:
+            sys.exit("benchmarks/run: --only names servers that are not built: %s" % ", ".join(unbuilt))
+        available = {k: v for k, v in available.items() if k in args.only}
+    elif missing:
         print("not built, left out: %s" % ", ".join(missing), file=sys.stderr)
 
-    out = args.out
+    # The plot needs matplotlib: checked now, not after minutes of runs.
+    if "sixteen" in kinds and importlib.util.find_spec("matplotlib") is None:
+        sys.exit("benchmarks/run: no matplotlib in %s: run benchmarks/run, which installs it into benchmarks/.venv" % sys.executable)
+
     os.makedirs(out, exist_ok=True)
+    # Clear the previous run's files so that a partial run leaves none behind
+    # (only these names: --out may be a folder with other things in it).
+    for name in OUTPUTS:
+        if os.path.exists(os.path.join(out, name)):
+            os.remove(os.path.join(out, name))
+    print("benchmarks/run: results go to %s" % where, file=sys.stderr, flush=True)
+    run = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+           "command": " ".join(["benchmarks/run"] + argv), "quick": quick, "recorded": args.record,
+           "rounds": rounds, "duration": duration, "warmup": warmup, "cores": CORES,
+           "sixteen": SIXTEEN, "commit": git_commit()}
     raw = open(os.path.join(out, "raw.jsonl"), "w")
     records = []
 
@@ -272,7 +480,6 @@ def main():
             hold = 2.0 if quick else 4.0
             keep("idle", run_load(name, make("sixteen"), ["--protocol", "idle", "-c", str(idle_connections), "-d", str(hold), "--timeout", "30"],
                                   hold + 60, sample_at=hold * 0.8), connections=idle_connections, round=round_)
-        # Sixteen with one reactor, beside its N-reactor runs above.
         # Sixteen and the C peer with one reactor (thread), beside their N-reactor runs above.
         for name in [n for n in ("sixteen", "c-libev") if n in available and "reactors" in kinds]:
             one = available[name]
@@ -289,13 +496,18 @@ def main():
     raw.close()
 
     facts = machine()
+    facts["date"] = run["date"]
+    # The measuring alone, without the builds that benchmarks/run does first.
+    run["wall_seconds"] = round(time.monotonic() - started)
+    facts["run"] = run
     with open(os.path.join(out, "machine.json"), "w") as f:
         json.dump(facts, f, indent=2)
-    plotted = plot([r for r in records if r["kind"] == "sixteen"], os.path.join(out, "sessions.png"), concurrencies)
-    summary = render(records, facts, rounds, quick, duration, warmup, idle_connections, deadlock_bytes, concurrencies, plotted, sys.argv[1:])
+    plotted = plot([r for r in records if r["kind"] == "sixteen"], os.path.join(out, "sessions.png"), run)
+    summary = render(records, facts, run, idle_connections, deadlock_bytes, concurrencies, plotted)
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write(summary)
     print(summary)
+    print("benchmarks/run: took %d s; results in %s" % (run["wall_seconds"], where), file=sys.stderr)
 
 
 def pick(records, kind, server, key, **match):
@@ -308,15 +520,18 @@ def pick(records, kind, server, key, **match):
     return out
 
 
-def render(records, facts, rounds, quick, duration, warmup, idle_connections, deadlock_bytes, concurrencies, plotted, argv):
-    order = ["sixteen", "c-libev", "swift-nio", "asyncio", "book"]
+def render(records, facts, run, idle_connections, deadlock_bytes, concurrencies, plotted):
+    order = list(SERVERS)
     names = sorted({r["server"] for r in records if r["server"] in order}, key=order.index)
-    lines = ["# Benchmark results", "",
-             "`benchmarks/run%s` on %s; %d cores (%s), kernel %s, %s. Client (`sixteen load`, %d threads) and server share the cores. "
-             "Medians of %d round%s, min–max in brackets; every server started fresh for every run, runs interleaved across servers. "
-             "Each sixteen run: %.1f s measured after %.1f s warm-up." % (
-                 (" " + " ".join(argv)) if argv else "", facts["date"], facts["cores"], facts["cpu"], facts["kernel"], facts["swift"],
-                 CORES, rounds, "" if rounds == 1 else "s", duration, warmup), ""]
+    rounds = run["rounds"]
+    lines = ["# Benchmark results", ""]
+    if run["quick"]:
+        lines += ["**A quick run (`--quick`): a check that the benchmark works, not figures to quote.**", ""]
+    lines += ["`%s` on %s (commit %s), %d s; %d cores (%s), kernel %s, %s. Client (`sixteen load`, %d threads) and server share the cores. "
+              "Medians of %d round%s, min–max in brackets; every server started fresh for every run, runs interleaved across servers. "
+              "Each sixteen run: %.1f s measured after %.1f s warm-up." % (
+                  run["command"], run["date"], run["commit"], run["wall_seconds"], facts["cores"], facts["cpu"], facts["kernel"],
+                  facts["swift"], CORES, rounds, "" if rounds == 1 else "s", run["duration"], run["warmup"]), ""]
     lines += ["## sixteen: sessions/s by connections in flight", "",
               "| server | " + " | ".join("%d in flight" % c for c in concurrencies) + " | server CPU µs/session at 50 | client CPU µs/session at 50 | p99 latency at 50 (ms) | errors |",
               "| --- |" + " --- |" * (len(concurrencies) + 4)]
@@ -328,7 +543,7 @@ def render(records, facts, rounds, quick, duration, warmup, idle_connections, de
                    and r.get("connections") == 50 and "latency_us" in r["result"]])
         errors = sum(r["result"].get("errors_total", 0) for r in records if r["kind"] == "sixteen" and r["server"] == name)
         failed = sum(1 for r in records if r["kind"] == "sixteen" and r["server"] == name and "error" in r["result"])
-        lines.append("| %s | %s | %s | %s | %s | %s |" % (name, " | ".join(cells), cpu, client, p99,
+        lines.append("| %s | %s | %s | %s | %s | %s |" % (LABELS.get(name, name), " | ".join(cells), cpu, client, p99,
                                                         "%d%s" % (errors, (", %d runs failed" % failed) if failed else "")))
     if "sixteen" in names:
         lines += ["", "Ratios at 50 in flight (medians): " + ", ".join(
@@ -361,7 +576,7 @@ def render(records, facts, rounds, quick, duration, warmup, idle_connections, de
             continue
         ok = all(r["exit"] == 0 for r in runs)
         lines.append("| %s | %s | %s | %s | %s |" % (
-            name, "verified" if ok else runs[0]["outcome"].replace("sixteen: ", "").replace("|", "/"),
+            LABELS.get(name, name), "verified" if ok else runs[0]["outcome"].replace("sixteen: ", "").replace("|", "/"),
             med([r["seconds"] for r in runs]), med([r["mb_per_s"] for r in runs]),
             med([r["server_peak_rss_kib"] / 1024 for r in runs])))
     if any(r["kind"] == "reactors" for r in records):

@@ -13,6 +13,8 @@ final class LoadCounters: Sendable {
     let octetsSent = Atomic<Int>(0)
     let octetsReceived = Atomic<Int>(0)
     let connected = Atomic<Int>(0)
+    /// Sessions the schedule called for that never started (the open loop's `-d`).
+    let dropped = Atomic<Int>(0)
     private let outcomes = (0..<LoadOutcome.allCases.count).map { _ in AtomicBox() }
 
     final class AtomicBox: Sendable {
@@ -128,6 +130,7 @@ final class LoadWorker: PooledWatcherOwner {
         measureFrom = start + configuration.warmup
         if let duration = configuration.duration {
             stopStartingAt = measureFrom + duration
+            lateStartLimit = stopStartingAt + min(.seconds(1), duration / 10)
             stopTimer.start(after: now.seconds(until: stopStartingAt))
         }
         for index in 0..<slotCount {
@@ -161,12 +164,19 @@ final class LoadWorker: PooledWatcherOwner {
 
     // MARK: Starting sessions
 
-    /// Whether another session may start now.
+    /// Whether a session meant to start at `time` may start now: within the
+    /// quota, meant for the run's time, and, however late the loop is, not
+    /// after the run is over (plus a little grace for a late timer): a
+    /// server that cannot keep up with `--rate` does not make the run last
+    /// longer than `-d` (as in wrk2); what it could not start is dropped.
     private func mayStart(at time: Instant) -> Bool {
         if let quota, quota <= 0 { return false }
         if case .idle = configuration.mode, counters.started.load(ordering: .relaxed) >= slotCount { return false }
-        return time < stopStartingAt
+        return time < stopStartingAt && now < lateStartLimit
     }
+
+    /// The run's end, and the latest a late session may still start.
+    private var lateStartLimit = Instant(nanoseconds: .max)
 
     /// Open loop: start at the intended time, or at once if it has passed.
     private func schedule(_ index: Int) {
@@ -231,6 +241,8 @@ final class LoadWorker: PooledWatcherOwner {
 
     private func retire(_ index: Int) {
         let entry = slots + index
+        guard !entry.pointee.retired else { return }
+        countDropped(entry)
         entry.pointee.retired = true
         setWaiting(entry, false)
         Self.timer(entry).stop(on: loop)
@@ -420,7 +432,18 @@ final class LoadWorker: PooledWatcherOwner {
         }
     }
 
-    /// The hard deadline: whatever is in flight fails as timed out.
+    /// Sessions this connection was to start and never will: in the open
+    /// loop, every intended start before the end that has not come; with a
+    /// quota, the quota's share it did not reach (counted by the generator).
+    private func countDropped(_ entry: UnsafeMutablePointer<LoadSlot>) {
+        guard let rate = configuration.rate, configuration.duration != nil,
+              entry.pointee.intendedStart < stopStartingAt, stopStartingAt.nanoseconds != .max else { return }
+        let interval = Double(configuration.connections) / rate * 1e9
+        let span = Double(stopStartingAt.nanoseconds - entry.pointee.intendedStart.nanoseconds)
+        counters.add(counters.dropped, Int((span / interval).rounded(.up)))
+    }
+
+    /// The hard deadline: whatever is in flight is unfinished.
     private func abandonAll() {
         stopStartingAt = .zero
         quota = 0

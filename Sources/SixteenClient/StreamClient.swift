@@ -60,15 +60,17 @@ public func runDeadlockStream(
     port: Int,
     byteCount: Int,
     stallTimeout: Duration = .seconds(10),
+    connected: () -> Void = {},
     progress: (StreamProgress) -> Void = { _ in }
 ) throws(StreamError) -> StreamResult {
-    let total = (byteCount + 15) / 16 * 16
+    guard let total = Frames.roundUp(byteCount) else { throw .failed(doing: "sizing", Errno(EOVERFLOW)) }
     let connection: DeadlineConnection
     do {
         connection = try DeadlineConnection(host: host, port: port, timeout: stallTimeout)
     } catch {
         throw .connection(error)
     }
+    connected()
     let fd = connection.fd
     let started = MonotonicClock.nanoseconds()
     var state = StreamProgress()

@@ -15,7 +15,9 @@
 //     stops while an idle session is held) ends as timed out.
 //  6. The reply is complete at its last expected octet; latency is measured
 //     to that moment (`replyCompletedAt`), not to the EOF after it.
-//  7. A finished session ignores every later event.
+//  7. The generator's hard deadline (`--max-time`) ends whatever is in
+//     flight as unfinished: not a failure of the server's, a cut of the run's.
+//  8. A finished session ignores every later event.
 //
 // Pure: no I/O, no clock. The glue sends `requestOctets(at:count:)` slices.
 
@@ -35,6 +37,8 @@ public enum LoadOutcome: Equatable, Sendable, CaseIterable {
     case timedOut
     case shortReply
     case wrongOctets
+    /// Still running when the hard deadline ended the run (rule 7).
+    case unfinished
 }
 
 /// What the glue must do next.
@@ -70,7 +74,7 @@ public struct LoadSession: Sendable {
         self.timeout = timeout
         switch mode {
         case .sixteen, .idle: requestLength = 16
-        case .upper(let bytes, _): requestLength = (max(bytes, 1) + 15) / 16 * 16
+        case .upper(let bytes, _): requestLength = Frames.roundUp(max(bytes, 1)) ?? Int.max / Frames.size * Frames.size
         }
         if case .idle = mode { released = false } else { released = true }
     }
@@ -216,7 +220,7 @@ public struct LoadSession: Sendable {
     /// The generator's hard deadline passed with the session unfinished.
     public mutating func abandoned() -> LoadAction {
         guard outcome == nil else { return .wait }
-        return finish(.timedOut)
+        return finish(.unfinished)
     }
 
     private mutating func finish(_ outcome: LoadOutcome) -> LoadAction {

@@ -4,6 +4,15 @@ import SixteenProtocol
 /// The build, as `sixteen_build_info` and `--version` report it.
 public enum BuildInfo {
     public static let version = "0.1.0"
+    /// The git commit built (`-dirty` with uncommitted changes), and the
+    /// compiler that built it: written at build time by the BuildInfo plugin.
+    public static let commit = generatedBuildCommit
+    public static let swiftVersion = generatedSwiftVersion
+
+    /// What `sixteen --version` prints.
+    public static var versionLine: String {
+        "\(version) (commit \(commit), Swift \(swiftVersion), libev \(libevVersion))"
+    }
 
     static let series = SeriesDeclaration(MetricFamily(
         "sixteen_build_info", .gauge, "Always 1; the labels say which build of Sixteen, on which libev, is running."))
@@ -24,6 +33,7 @@ extension Server {
         var snapshot = MetricsSnapshot()
         snapshot.append(BuildInfo.series, value: 1, extraLabels: [
             MetricLabel("version", BuildInfo.version), MetricLabel("libev", libevVersion),
+            MetricLabel("commit", BuildInfo.commit), MetricLabel("swift", BuildInfo.swiftVersion),
         ])
         for count in ReactorCount.allCases {
             let values = reactors.map { $0.common.load(count) }

@@ -13,7 +13,8 @@ struct ClientCommand: ParsableCommand {
 
     @OptionGroup var server: ServerAddress
 
-    @Option(help: "Seconds the whole exchange may take.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds the whole exchange may take (default: 10).", valueName: "seconds"),
+            transform: Seconds.positive)
     var timeout = Seconds(10)
 
     func run() throws {

@@ -28,71 +28,92 @@ struct ServerCommand: ParsableCommand {
     var serverProtocol: ServerProtocolName?
 
     @Argument(help: ArgumentHelp(
-        "The interface to listen on: \"\" (or 0.0.0.0, or ::) for every interface, or an address or name.",
+        "The interface to listen on: \"\" (or 0.0.0.0, or ::) for every interface, or an address or name (default: 127.0.0.1).",
         valueName: "host"))
     var host: String = "127.0.0.1"
 
-    @Option(name: .short, help: "The TCP port; 0 takes a free one (default: 1060).")
+    @Option(name: .short, parsing: .unconditional, help: ArgumentHelp("The TCP port; 0 takes a free one (default: 1060).", valueName: "port"),
+            transform: listeningPort)
     var port: Int?
 
     @Option(name: .customLong("listen"), help: ArgumentHelp(
         "Serve PROTOCOL on PORT; repeat to serve both protocols from one daemon (instead of --protocol and -p).",
-        valueName: "protocol:port"))
+        valueName: "protocol:port"), transform: ListenSpecification.parse)
     var listen: [ListenSpecification] = []
 
-    @Option(help: "Reactor threads, each with its own event loop and SO_REUSEPORT listener (default: the number of cores).")
-    var reactors: Int = onlineProcessorCount()
+    @Option(parsing: .unconditional, help: ArgumentHelp("Reactor threads per protocol, each with its own event loop and SO_REUSEPORT listener (default: the number of cores, \(onlineProcessorCount()) here).", valueName: "n"),
+            transform: wholeNumber(in: 1...1024))
+    var reactors: Int?
 
-    @Option(help: "Seconds a client has to deliver its whole 16-octet request.")
-    var requestTimeout = Seconds(10)
+    @Option(parsing: .unconditional, help: ArgumentHelp("sixteen: seconds a client has to deliver its whole 16-octet request (default: 10).", valueName: "seconds"),
+            transform: Seconds.positive)
+    var requestTimeout: Seconds?
 
-    @Option(help: "Seconds to write the reply, and again to wait for the client's EOF after it.")
-    var lingerTimeout = Seconds(2)
+    @Option(parsing: .unconditional, help: ArgumentHelp("sixteen: seconds to write the reply, and again to wait for the client's EOF after it (default: 2).", valueName: "seconds"),
+            transform: Seconds.positive)
+    var lingerTimeout: Seconds?
 
-    @Option(help: "upper: seconds without progress before a session is closed.")
-    var idleTimeout = Seconds(60)
+    @Option(parsing: .unconditional, help: ArgumentHelp("upper: seconds without progress before a session is closed (default: 60).", valueName: "seconds"),
+            transform: Seconds.positive)
+    var idleTimeout: Seconds?
 
-    @Option(help: "upper: while a client leaves output unread, the octets it must send per --idle-timeout for that to count as progress.")
-    var minProgress = ByteCount(16 << 10, "16K")
+    @Option(parsing: .unconditional, help: ArgumentHelp("upper: while a client leaves output unread, the octets it must send per --idle-timeout for that to count as progress (default: 16K).", valueName: "size"),
+            transform: ByteCount.parser(minimum: 1))
+    var minProgress: ByteCount?
 
-    @Option(help: "upper: the most output one client may leave unread before it is closed (suffixes K, M, G).")
-    var maxPending = ByteCount(2 << 30, "2GiB")
+    @Option(parsing: .unconditional, help: ArgumentHelp("upper: the most output one client may leave unread before it is closed (default: 2G).", valueName: "size"),
+            transform: ByteCount.parser(minimum: 1))
+    var maxPending: ByteCount?
 
-    @Option(help: "upper: output held in memory per connection before spilling to a file.")
-    var highWaterMark = ByteCount(256 << 10, "256KiB")
+    @Option(parsing: .unconditional, help: ArgumentHelp("upper: output held in memory per connection before it spills to a file; 0 spills whatever the socket does not take at once (default: 256K).", valueName: "size"),
+            transform: ByteCount.parser(minimum: 0))
+    var highWaterMark: ByteCount?
 
-    @Option(help: "upper: output held in memory by all connections together.")
-    var memoryBudget = ByteCount(16 << 20, "16MiB")
+    @Option(parsing: .unconditional, help: ArgumentHelp("upper: output held in memory by all connections together, split among the reactors; at least one 64K chunk per reactor (default: 16M).", valueName: "size"),
+            transform: ByteCount.parser(minimum: 64 << 10))
+    var memoryBudget: ByteCount?
 
-    @Option(help: "upper: the directory for spill files (default: $TMPDIR, else /tmp).")
+    @Option(help: ArgumentHelp("upper: the directory for spill files (default: $TMPDIR, else /tmp).", valueName: "directory"))
     var spillDir: String?
 
-    @Option(help: "upper: disk space all spill files together may take (default: half the free space of --spill-dir at start-up, at most 8G).")
+    @Option(parsing: .unconditional, help: ArgumentHelp("upper: disk space all spill files together may take (default: half the free space of --spill-dir at start-up, at most 8G).", valueName: "size"),
+            transform: ByteCount.parser(minimum: 1 << 20))
     var maxSpill: ByteCount?
 
-    @Option(help: "upper: seconds a session whose spill file cannot take room stops reading and retries, before it is closed.")
-    var spillRetry = Seconds(5)
+    @Option(parsing: .unconditional, help: ArgumentHelp("upper: seconds a session whose spill file cannot take room stops reading and retries, before it is closed (default: 5).", valueName: "seconds"),
+            transform: Seconds.positive)
+    var spillRetry: Seconds?
 
-    @Option(help: "Seconds sessions in flight may take to finish after SIGINT or SIGTERM.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds sessions in flight may take to finish after SIGINT or SIGTERM (default: 5).", valueName: "seconds"),
+            transform: Seconds.zeroOrMore)
     var shutdownTimeout = Seconds(5)
 
-    @Option(help: "Connections accepted per listener wake-up at most.")
-    var acceptBatch: Int = 64
+    @Option(parsing: .unconditional, help: ArgumentHelp("Connections accepted per listener wake-up at most (default: 64).", valueName: "n"),
+            transform: wholeNumber(in: 1...65536))
+    var acceptBatch = 64
 
-    @Option(name: .customLong("max-connections-per-ip"), help: "Connections one client address may hold at once; more are closed as soon as they are accepted, and counted (default: no such cap).")
+    @Option(name: .customLong("max-connections-per-ip"), parsing: .unconditional, help: ArgumentHelp("Connections one client address may hold at once; more are closed as soon as they are accepted, and counted (default: no such cap).", valueName: "n"),
+            transform: wholeNumber(in: 1...Int(Int32.max)))
     var maxConnectionsPerAddress: Int?
 
-    @Option(help: "Client connections open at once at most, over every service; the rest wait in the listen queue (default: what the descriptor limit allows after the daemon's own reserve).")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Client connections open at once at most, over every service; the rest wait in the listen queue (default: what the descriptor limit allows after the daemon's own reserve).", valueName: "n"),
+            transform: wholeNumber(in: 1...Int(Int32.max)))
     var maxConnections: Int?
 
-    @Option(help: ArgumentHelp("Serve /metrics, /healthz and /ready over HTTP on HOST:PORT (port 0 takes a free one; the log says which). Off by default.", valueName: "host:port"))
+    @Option(help: ArgumentHelp("Serve /metrics, /healthz and /ready over HTTP on HOST:PORT (port 0 takes a free one; the log says which). Off by default.", valueName: "host:port"),
+            transform: HostAndPort.parser(ports: 0...65535))
     var admin: HostAndPort?
 
-    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical. At debug, each session logs the book's lines.")
-    var logLevel: Logger.Level = .info
+    @Option(help: "Log level: debug, info, notice, warning, error or critical (default: info). At debug, each session logs the book's lines.")
+    var logLevel: LogLevel = .info
 
-    @Option(help: "Log format: text, or json (one object per line, for journald and log shippers).")
+    @Option(help: "Log format: text, or json (one object per line, for journald and log shippers) (default: text).")
     var logFormat: LogFormat = .text
+
+    /// The protocols this run serves.
+    private var served: Set<ServerProtocolName> {
+        listen.isEmpty ? [serverProtocol ?? .sixteen] : Set(listen.map(\.name))
+    }
 
     func validate() throws {
         if !listen.isEmpty {
@@ -103,12 +124,26 @@ struct ServerCommand: ParsableCommand {
                 throw ValidationError("--listen: each protocol at most once")
             }
         }
-        try validatePort(port ?? 1060)
-        guard (1...1024).contains(reactors) else { throw ValidationError("--reactors must be between 1 and 1024") }
-        guard (1...65536).contains(acceptBatch) else { throw ValidationError("--accept-batch must be between 1 and 65536") }
-        guard maxPending.value > 0 else { throw ValidationError("--max-pending must be positive") }
-        if let maxConnections, maxConnections < 1 { throw ValidationError("--max-connections must be at least 1") }
-        if let maxConnectionsPerAddress, maxConnectionsPerAddress < 1 { throw ValidationError("--max-connections-per-ip must be at least 1") }
+        let options: [(String, ServerProtocolName, Bool)] = [
+            ("--request-timeout", .sixteen, requestTimeout != nil), ("--linger-timeout", .sixteen, lingerTimeout != nil),
+            ("--idle-timeout", .upper, idleTimeout != nil), ("--min-progress", .upper, minProgress != nil),
+            ("--max-pending", .upper, maxPending != nil), ("--high-water-mark", .upper, highWaterMark != nil),
+            ("--memory-budget", .upper, memoryBudget != nil), ("--spill-dir", .upper, spillDir != nil),
+            ("--max-spill", .upper, maxSpill != nil), ("--spill-retry", .upper, spillRetry != nil),
+        ]
+        for (option, owner, given) in options where given && !served.contains(owner) {
+            let speaks = served.map(\.rawValue).sorted().joined(separator: " and ")
+            throw ValidationError("\(option) is an option of the \(owner.rawValue) protocol, and this server speaks only \(speaks) (--protocol \(owner.rawValue), or --listen \(owner.rawValue):PORT)")
+        }
+        let highWater = highWaterMark?.value ?? 256 << 10
+        let budget = memoryBudget?.value ?? 16 << 20
+        guard highWater <= budget else {
+            throw ValidationError("--high-water-mark \(ByteCount.describe(highWater)) is more than --memory-budget \(ByteCount.describe(budget)): no connection could hold it")
+        }
+        let reactorCount = reactors ?? onlineProcessorCount()
+        guard budget / reactorCount >= 64 << 10 else {
+            throw ValidationError("--memory-budget \(ByteCount.describe(budget)) is less than one 64K chunk for each of the \(reactorCount) reactors")
+        }
     }
 
     /// What to serve where: `--listen`, or `--protocol` on `-p`.
@@ -120,26 +155,32 @@ struct ServerCommand: ParsableCommand {
     func configuration(of name: ServerProtocolName) -> ProtocolConfiguration {
         switch name {
         case .sixteen:
-            return .sixteen(SixteenTimeouts(request: requestTimeout.duration, linger: lingerTimeout.duration))
+            let defaults = SixteenTimeouts()
+            return .sixteen(SixteenTimeouts(
+                request: requestTimeout?.duration ?? defaults.request, linger: lingerTimeout?.duration ?? defaults.linger))
         case .upper:
+            let limits = UpperLimits()
+            let output = OutputLimits()
             return .upper(UpperConfiguration(
-                limits: UpperLimits(idle: idleTimeout.duration, maxPending: maxPending.value, holdProgress: minProgress.value),
+                limits: UpperLimits(
+                    idle: idleTimeout?.duration ?? limits.idle, maxPending: maxPending?.value ?? limits.maxPending,
+                    holdProgress: minProgress?.value ?? limits.holdProgress),
                 output: OutputLimits(
-                    highWaterMark: highWaterMark.value, memoryBudget: memoryBudget.value,
+                    highWaterMark: highWaterMark?.value ?? output.highWaterMark, memoryBudget: memoryBudget?.value ?? output.memoryBudget,
                     spillDirectory: spillDir ?? defaultSpillDirectory(), maxSpill: maxSpill?.value,
-                    spillRetry: spillRetry.duration)))
+                    spillRetry: spillRetry?.duration ?? output.spillRetry)))
         }
     }
 
     func run() throws {
-        let logger = makeLogger(level: logLevel, format: logFormat)
+        let logger = makeLogger(level: logLevel.level, format: logFormat)
         // The connection cap comes from the descriptor limit: take all the
         // hard limit allows.
         DescriptorLimit.raise()
         let configuration = ServerConfiguration(
             services: services,
             host: host,
-            reactors: reactors,
+            reactors: reactors ?? onlineProcessorCount(),
             shutdownTimeout: shutdownTimeout.duration,
             acceptBatch: acceptBatch,
             admin: admin.map { AdminConfiguration(host: $0.host, port: $0.port) },
@@ -161,7 +202,7 @@ struct ServerCommand: ParsableCommand {
             if configuration.listensEverywhere {
                 logger.warning("Listening on every interface (\(address)): other machines can connect")
             }
-            logger.info("Listening at \(address) with \(reactors) reactors, protocol \(service.served.name); \(service.served.summary)")
+            logger.info("Listening at \(address) with \(count(configuration.reactors, "reactor")), protocol \(service.served.name); \(service.served.summary)")
         }
         let plan = server.descriptorPlan
         if let asked = plan.clampedFrom {
@@ -190,16 +231,17 @@ struct ServerCommand: ParsableCommand {
 }
 
 /// `PROTOCOL:PORT`, as `--listen` takes it.
-struct ListenSpecification: ExpressibleByArgument {
+struct ListenSpecification: Sendable {
     let name: ServerProtocolName
     let port: Int
 
-    init?(argument: String) {
-        let parts = argument.split(separator: ":", omittingEmptySubsequences: false)
+    static func parse(_ text: String) throws -> ListenSpecification {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 2, let name = ServerProtocolName(rawValue: String(parts[0])),
-              let port = Int(parts[1]), (0...65535).contains(port) else { return nil }
-        self.name = name
-        self.port = port
+              let port = Int(parts[1]), (0...65535).contains(port) else {
+            throw InvalidValue("give PROTOCOL:PORT, with sixteen or upper and a port from 0 to 65535")
+        }
+        return ListenSpecification(name: name, port: port)
     }
 }
 

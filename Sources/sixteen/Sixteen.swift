@@ -1,4 +1,5 @@
 import ArgumentParser
+import Reactor
 import SixteenServer
 #if canImport(Glibc)
 import Glibc
@@ -9,9 +10,11 @@ struct Sixteen: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sixteen",
         abstract: "An event-driven, nonblocking TCP server (and its clients) for the protocols of Foundations of Python Network Programming, chapter 3.",
-        version: BuildInfo.version,
+        version: BuildInfo.versionLine,
         subcommands: [ServerCommand.self, ClientCommand.self, StreamCommand.self, LoadCommand.self, StatsCommand.self]
     )
+
+    static var commandNames: [String] { configuration.subcommands.map { $0.configuration.commandName ?? "" } }
 }
 
 /// A failure at run time (not a usage error): one line on stderr, exit 1.
@@ -25,14 +28,23 @@ struct CommandFailure: Error {
 @main
 enum Entry {
     static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        let subcommand = arguments.first.flatMap { Sixteen.commandNames.contains($0) ? $0 : nil }
+        let helpPointer = "(see 'sixteen \(subcommand.map { "\($0) " } ?? "")--help')"
+        if arguments.first == "help", arguments.count > 1, !Sixteen.commandNames.contains(arguments[1]) {
+            fail("unknown command '\(arguments[1])': the commands are \(Sixteen.commandNames.joined(separator: ", ")) (see 'sixteen --help')", code: 2)
+        }
+        if let first = arguments.first, !first.hasPrefix("-"), first != "help", subcommand == nil {
+            fail("unknown command '\(first)': the commands are \(Sixteen.commandNames.joined(separator: ", ")) (see 'sixteen --help')", code: 2)
+        }
         let command: ParsableCommand
         do {
-            command = try Sixteen.parseAsRoot()
+            command = try Sixteen.parseAsRoot(arguments)
         } catch {
             if Sixteen.exitCode(for: error) == .success {
                 Sixteen.exit(withError: error)  // --help, --version
             }
-            fail("\(Sixteen.message(for: error)) (see 'sixteen --help')", code: 2)
+            fail("\(usageMessage(for: error)) \(helpPointer)", code: 2)
         }
         do {
             var command = command
@@ -44,10 +56,23 @@ enum Entry {
             // throws the help request: print it and exit 0 like the others.
             switch Sixteen.exitCode(for: error) {
             case .success: Sixteen.exit(withError: error)
-            case .validationFailure: fail("\(Sixteen.message(for: error)) (see 'sixteen --help')", code: 2)
+            case .validationFailure: fail("\(usageMessage(for: error)) \(helpPointer)", code: 2)
             default: fail(Sixteen.message(for: error), code: 1)
             }
         }
+    }
+
+    /// ArgumentParser's message, with a negative number (which it takes for
+    /// an unknown option, `-1`) said for what it is.
+    static func usageMessage(for error: Error) -> String {
+        let message = Sixteen.message(for: error)
+        if message.hasPrefix("Unknown option '-"), let quote = message.dropFirst("Unknown option '".count).firstIndex(of: "'") {
+            let token = message[message.index(message.startIndex, offsetBy: "Unknown option '".count)..<quote]
+            if Double(token) != nil {
+                return "invalid value '\(token)': negative numbers are never valid here"
+            }
+        }
+        return message
     }
 
     static func fail(_ message: String, code: Int32) -> Never {

@@ -18,24 +18,22 @@ struct StatsCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: ArgumentHelp("The daemon's admin listener.", valueName: "host:port"))
+    @Argument(help: ArgumentHelp("The daemon's admin listener.", valueName: "host:port"), transform: HostAndPort.parser(ports: 1...65535))
     var admin: HostAndPort
 
     @Flag(help: "Redraw every --interval seconds, with rates per second, until interrupted.")
     var watch = false
 
-    @Option(help: "Seconds between two scrapes with --watch.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds between two scrapes with --watch (default: 1).", valueName: "seconds"),
+            transform: Seconds.positive)
     var interval = Seconds(1)
 
     @Flag(help: "Print one JSON object (with --watch, one per line).")
     var json = false
 
-    @Option(help: "Seconds one scrape may take.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seconds one scrape may take (default: 5).", valueName: "seconds"),
+            transform: Seconds.positive)
     var timeout = Seconds(5)
-
-    func validate() throws {
-        guard admin.port != 0 else { throw ValidationError("port 0 cannot be connected to") }
-    }
 
     func run() throws {
         let address = admin.description

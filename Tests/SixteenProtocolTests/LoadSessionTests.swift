@@ -117,7 +117,7 @@ final class LoadSessionTests: XCTestCase {
         XCTAssertEqual(reset.connectionFailed(), .finish(.reset))
         var abandoned = LoadSession(mode: .sixteen, timeout: .seconds(1))
         _ = abandoned.started(now: t0)
-        XCTAssertEqual(abandoned.abandoned(), .finish(.timedOut))
+        XCTAssertEqual(abandoned.abandoned(), .finish(.unfinished))
     }
 
     func testProgressMovesTheInactivityDeadline() {

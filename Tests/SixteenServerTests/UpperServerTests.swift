@@ -35,9 +35,9 @@ final class UpperServerTests: ServerTestCase {
     func testSixtyFourMebibytesSentBeforeAnyReadComeBackExact() throws {
         let server = try startUpperServer(spillDirectory: spillDirectory)
         var peakSpilled = 0
-        let result = try runDeadlockStream(host: "127.0.0.1", port: server.address.port, byteCount: 64 << 20, stallTimeout: .seconds(30)) { _ in
+        let result = try runDeadlockStream(host: "127.0.0.1", port: server.address.port, byteCount: 64 << 20, stallTimeout: .seconds(30), progress: { _ in
             peakSpilled = max(peakSpilled, server.metrics().spilledOctets)
-        }
+        })
         XCTAssertEqual(result.octets, 64 << 20)
         XCTAssertGreaterThan(peakSpilled, 0, "64 MiB unread must have spilled past the 256 KiB high-water mark")
         let stats = statsAfter(server, ended: 1)
