@@ -144,7 +144,8 @@ def main():
         "# Deadlock benchmark (%s)" % when, "",
         "`%s` on %s, %s cores, kernel %s; %d s." % (command, platform.node() or "this machine",
                                                     os.cpu_count(), platform.release(), wall),
-        "Client and server share the machine's cores. Medians of %d rounds (min–max); every server started fresh." % args.rounds, "",
+        "Client and server share the machine's cores. Medians of %d round%s (min–max); every server started fresh." % (
+            args.rounds, "" if args.rounds == 1 else "s"), "",
         "| run | clients × octets | result | time (s) | MB/s | server peak RSS (MiB) |",
         "| --- | --- | --- | --- | --- | --- |",
         "| sixteen --protocol upper | 1 × %d | %s | %.2f (%.2f–%.2f) | %.1f (%.1f–%.1f) | %.1f (%.1f–%.1f) |" % (
