@@ -18,10 +18,16 @@ let package = Package(
         .library(name: "SixteenClient", targets: ["SixteenClient"]),
         .library(name: "Reactor", targets: ["Reactor"]),
     ],
+    // Exact versions: `sixteen` is a daemon operators deploy, so two builds
+    // of one commit must be the same program. Package.resolved would pin
+    // them too, but it is not committed: the package mirror builds resolve
+    // from gives other commit ids than GitHub, so a resolved file from one
+    // side breaks resolution on the other. Versions move by a commit here.
+    // (swift-numerics comes with hdrhistogram-swift, which bounds it.)
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.11.0"),
-        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
     ],
     targets: [
         // libev, from Debian's libev-dev (no pkg-config file: the module map links `ev`).

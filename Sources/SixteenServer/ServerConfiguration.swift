@@ -245,8 +245,8 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
             return line
         case .reactor(let error):
             return error.description
-        case .unusableSpillDirectory(let path, let errno):
-            return "cannot create spill files in \(path): \(errno) (choose another with --spill-dir)"
+        case .unusableSpillDirectory(let path, _):
+            return "cannot create spill files in \(path): \(UnnamedFile.explainFailure(in: path)) (choose another with --spill-dir)"
         case .tooFewDescriptors(let plan):
             return "too few descriptors: the limit is \(plan.limit) and the daemon itself needs \(plan.fixedReserve + plan.spillFiles) (raise it with ulimit -n, or LimitNOFILE= under systemd)"
         }

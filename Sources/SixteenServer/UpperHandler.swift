@@ -251,9 +251,8 @@ final class UpperHandler: ProtocolHandler {
         let outcome = connection.output.append(
             octets, pool: pool, highWaterMark: configuration.output.highWaterMark, spill: spill)
         noteOutputChange(from: before, to: connection.output.accounting)
+        guard let outcome else { return nil }
         switch outcome {
-        case nil:
-            return nil
         case .stored(let refused) where refused.isTransient:
             if connection.stalledSince == .zero {
                 connection.stalledSince = now

@@ -32,7 +32,7 @@ struct LoadCommand: ParsableCommand {
 
     @OptionGroup var server: ServerAddress
 
-    @Option(name: .customLong("protocol"), help: "sixteen, upper, or idle (hold connections open without sending, then complete them all) (default: sixteen).")
+    @Option(name: .customLong("protocol"), help: "sixteen, upper, or idle (hold connections open without sending, then complete them all).")
     var loadProtocol: LoadProtocol = .sixteen
 
     @Option(name: .short, parsing: .unconditional, help: ArgumentHelp("Connections in flight (default: 50).", valueName: "connections"),
@@ -58,12 +58,12 @@ struct LoadCommand: ParsableCommand {
     @Flag(help: "With --rate: exit 1 when sessions were dropped (the server could not keep up with the schedule).")
     var failOnDropped = false
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Worker threads (default: the number of cores, \(onlineProcessorCount()) here).", valueName: "n"),
+    @Option(parsing: .unconditional, help: ArgumentHelp("Worker threads (default: the number of cores).", valueName: "n"),
             transform: wholeNumber(in: 1...1024))
     var threads: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("upper: octets per session, rounded up to whole 16-octet frames (default: 1M).", valueName: "size"),
-            transform: ByteCount.parser(minimum: 1, maximum: 1 << 50))
+            transform: ByteCount.parser(minimum: 1, maximum: 1 << 40))
     var bytes: ByteCount?
 
     @Option(help: "upper: send-all (the book's client: everything before reading) or interleaved (default: send-all).")
@@ -85,7 +85,7 @@ struct LoadCommand: ParsableCommand {
     var json = false
 
     static func parseRate(_ text: String) throws -> Double {
-        guard let value = Double(text), value.isFinite, value > 0, value <= 1e9 else {
+        guard !text.isEmpty, text.allSatisfy({ $0.isASCIIDigit || $0 == "." }), let value = Double(text), value.isFinite, value > 0, value <= 1e9 else {
             throw InvalidValue("sessions per second must be a number more than 0 and at most 1000000000")
         }
         return value

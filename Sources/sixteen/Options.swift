@@ -39,7 +39,10 @@ struct Seconds: CustomStringConvertible, Sendable {
 
     private static func parse(_ text: String, allowZero: Bool) throws -> Seconds {
         let range = allowZero ? "from 0 to 31536000 (a year)" : "more than 0 and at most 31536000 (a year)"
-        guard let value = Double(text), value.isFinite, allowZero ? value >= 0 : value > 0, value <= longestSeconds else {
+        // Decimal digits and one point only: Double() would also take hex
+        // (`0x10`), exponents and `nan`.
+        guard !text.isEmpty, text.allSatisfy({ $0.isASCIIDigit || $0 == "." }), text.filter({ $0 == "." }).count <= 1,
+              let value = Double(text), value.isFinite, allowZero ? value >= 0 : value > 0, value <= longestSeconds else {
             throw InvalidValue("seconds must be a number \(range)")
         }
         return Seconds(duration: .nanoseconds(Int64(value * 1e9)), text: text)
@@ -65,7 +68,7 @@ struct ByteCount: CustomStringConvertible, Sendable {
     }
 
     /// A size from `minimum` to `maximum` octets.
-    static func parser(minimum: Int = 0, maximum: Int = 1 << 50) -> @Sendable (String) throws -> ByteCount {
+    static func parser(minimum: Int = 0, maximum: Int = 1 << 40) -> @Sendable (String) throws -> ByteCount {
         { text in
             let rule = "a whole number of octets from \(describe(minimum)) to \(describe(maximum)), optionally with K, M or G (KiB, MiB, GiB)"
             let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)]

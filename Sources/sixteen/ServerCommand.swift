@@ -28,7 +28,7 @@ struct ServerCommand: ParsableCommand {
     var serverProtocol: ServerProtocolName?
 
     @Argument(help: ArgumentHelp(
-        "The interface to listen on: \"\" (or 0.0.0.0, or ::) for every interface, or an address or name (default: 127.0.0.1).",
+        "The interface to listen on: \"\" (or 0.0.0.0, or ::) for every interface, or an address or name.",
         valueName: "host"))
     var host: String = "127.0.0.1"
 
@@ -41,7 +41,7 @@ struct ServerCommand: ParsableCommand {
         valueName: "protocol:port"), transform: ListenSpecification.parse)
     var listen: [ListenSpecification] = []
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Reactor threads per protocol, each with its own event loop and SO_REUSEPORT listener (default: the number of cores, \(onlineProcessorCount()) here).", valueName: "n"),
+    @Option(parsing: .unconditional, help: ArgumentHelp("Reactor threads per protocol, each with its own event loop and SO_REUSEPORT listener (default: the number of cores).", valueName: "n"),
             transform: wholeNumber(in: 1...1024))
     var reactors: Int?
 
@@ -104,10 +104,10 @@ struct ServerCommand: ParsableCommand {
             transform: HostAndPort.parser(ports: 0...65535))
     var admin: HostAndPort?
 
-    @Option(help: "Log level: debug, info, notice, warning, error or critical (default: info). At debug, each session logs the book's lines.")
+    @Option(help: "Log level: debug, info, notice, warning, error or critical; at debug, each session logs the book's lines.")
     var logLevel: LogLevel = .info
 
-    @Option(help: "Log format: text, or json (one object per line, for journald and log shippers) (default: text).")
+    @Option(help: "Log format: text, or json (one object per line, for journald and log shippers).")
     var logFormat: LogFormat = .text
 
     /// The protocols this run serves.

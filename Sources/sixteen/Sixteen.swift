@@ -44,7 +44,7 @@ enum Entry {
             if Sixteen.exitCode(for: error) == .success {
                 Sixteen.exit(withError: error)  // --help, --version
             }
-            fail("\(usageMessage(for: error)) \(helpPointer)", code: 2)
+            fail("\(usageMessage(for: error, arguments: arguments)) \(helpPointer)", code: 2)
         }
         do {
             var command = command
@@ -56,30 +56,49 @@ enum Entry {
             // throws the help request: print it and exit 0 like the others.
             switch Sixteen.exitCode(for: error) {
             case .success: Sixteen.exit(withError: error)
-            case .validationFailure: fail("\(usageMessage(for: error)) \(helpPointer)", code: 2)
+            case .validationFailure: fail("\(usageMessage(for: error, arguments: arguments)) \(helpPointer)", code: 2)
             default: fail(Sixteen.message(for: error), code: 1)
             }
         }
     }
 
-    /// ArgumentParser's message, with a negative number (which it takes for
-    /// an unknown option, `-1`) said for what it is.
-    static func usageMessage(for error: Error) -> String {
+    /// ArgumentParser's message, with a negative number where an argument
+    /// was expected (which it takes for an unknown option, `-1`) said for
+    /// what it is.
+    static func usageMessage(for error: Error, arguments: [String]) -> String {
         let message = Sixteen.message(for: error)
-        if message.hasPrefix("Unknown option '-"), let quote = message.dropFirst("Unknown option '".count).firstIndex(of: "'") {
-            let token = message[message.index(message.startIndex, offsetBy: "Unknown option '".count)..<quote]
-            if Double(token) != nil {
-                return "invalid value '\(token)': negative numbers are never valid here"
-            }
+        if message.hasPrefix("Unknown option '-") || message.hasPrefix("Missing expected argument"),
+           let negative = arguments.first(where: { $0.hasPrefix("-") && Double($0.dropFirst()) != nil }) {
+            return "invalid value '\(negative)': negative numbers are never valid here"
         }
         return message
     }
 
+    /// Writes `sixteen: message` as one line (a list of `- item` lines, as
+    /// ArgumentParser writes choices, becomes `item, item`) and exits.
     static func fail(_ message: String, code: Int32) -> Never {
         fflush(nil)
-        let line = "sixteen: " + message.split(separator: "\n", omittingEmptySubsequences: true).joined(separator: " ") + "\n"
+        var parts: [String] = []
+        var items: [String] = []
+        for line in message.split(separator: "\n", omittingEmptySubsequences: true) {
+            let text = line.trimmingSpaces()
+            if text.hasPrefix("- ") {
+                items.append(String(text.dropFirst(2)))
+                continue
+            }
+            if !items.isEmpty { parts.append(items.joined(separator: ", ")); items = [] }
+            parts.append(text)
+        }
+        if !items.isEmpty { parts.append(items.joined(separator: ", ")) }
+        let line = "sixteen: " + parts.joined(separator: " ") + "\n"
         var bytes = Array(line.utf8)
         _ = write(2, &bytes, bytes.count)
         exit(code)
+    }
+}
+
+extension Substring {
+    func trimmingSpaces() -> String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
     }
 }

@@ -14,7 +14,7 @@ struct StreamCommand: ParsableCommand {
     @OptionGroup var server: ServerAddress
 
     @Argument(help: ArgumentHelp("Octets to send, rounded up to whole 16-octet frames; suffixes K, M, G (KiB, MiB, GiB) allowed.", valueName: "bytecount"),
-              transform: ByteCount.parser(minimum: 1, maximum: 1 << 50))
+              transform: ByteCount.parser(minimum: 1, maximum: 1 << 40))
     var byteCount: ByteCount
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Seconds without progress in either direction before giving up (default: 10).", valueName: "seconds"),
@@ -23,7 +23,7 @@ struct StreamCommand: ParsableCommand {
 
     func run() throws {
         let onTerminal = isatty(1) != 0
-        // 1 << 50 rounds up without overflow: the parser keeps it in range.
+        // 1 << 40 rounds up without overflow: the parser keeps it in range.
         let total = Frames.roundUp(byteCount.value)!
         do {
             let result = try runDeadlockStream(
