@@ -171,7 +171,9 @@ final class LoadWorker: PooledWatcherOwner {
     /// longer than `-d` (as in wrk2); what it could not start is dropped.
     private func mayStart(at time: Instant) -> Bool {
         if let quota, quota <= 0 { return false }
-        if case .idle = configuration.mode, counters.started.load(ordering: .relaxed) >= slotCount { return false }
+        // Idle: every connection opens once, however long opening them all
+        // takes (the hold begins for each as it opens; the release is common).
+        if case .idle = configuration.mode { return counters.started.load(ordering: .relaxed) < slotCount }
         return time < stopStartingAt && now < lateStartLimit
     }
 

@@ -98,4 +98,16 @@ final class LoadScheduleTests: ServerTestCase {
         XCTAssertGreaterThan(report.outcomes[.connectFailed] ?? 0, 0, "\(report.outcomes)")
         XCTAssertLessThan(report.outcomes[.connectFailed] ?? 0, 40 * 1_000, "retries paused, not spun")
     }
+
+    /// Idle mode opens every connection, however long that takes against
+    /// the hold: none is left out (as happened when opening them outlasted -d).
+    func testIdleOpensEveryConnectionWhateverTheHold() throws {
+        let server = try startServer(reactors: 2)
+        let report = try runLoad(LoadConfiguration(
+            host: "127.0.0.1", port: server.address.port, mode: .idle, connections: 3_000, threads: 1,
+            sessions: nil, duration: .milliseconds(1), timeout: .seconds(10)))
+        XCTAssertEqual(report.sessionsStarted, 3_000)
+        XCTAssertEqual(report.outcomes[.ok], 3_000)
+        XCTAssertEqual(statsAfter(server, ended: 3_000).replied, 3_000)
+    }
 }
