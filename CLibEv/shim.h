@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <time.h>
 #include <signal.h>
+#include <sys/un.h>
 
 /* SIGRTMIN and SIGRTMAX are calls into glibc behind macros. */
 static inline int sixteen_sigrtmin(void) { return SIGRTMIN; }
@@ -89,6 +90,7 @@ static const int SIXTEEN_EVRUN_ONCE = EVRUN_ONCE;
 /* ---- sockets: flags that glibc declares as enum members ---- */
 
 static const int SIXTEEN_SOCK_STREAM = SOCK_STREAM;
+static const int SIXTEEN_SOCK_DGRAM = SOCK_DGRAM;
 static const int SIXTEEN_SOCK_NONBLOCK = SOCK_NONBLOCK;
 static const int SIXTEEN_SOCK_CLOEXEC = SOCK_CLOEXEC;
 static const int SIXTEEN_MSG_NOSIGNAL = MSG_NOSIGNAL;

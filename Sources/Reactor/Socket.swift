@@ -119,6 +119,12 @@ public enum Socket {
         Glibc.shutdown(fd, SIXTEEN_SHUT_WR) == 0 ? nil : .current
     }
 
+    /// Another descriptor of the same socket, close-on-exec.
+    public static func duplicate(_ fd: Int32) -> Result<Int32, Errno> {
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
+        return copy >= 0 ? .success(copy) : .failure(.current)
+    }
+
     public static func close(_ fd: Int32) {
         // Linux always releases the descriptor, even on EINTR: never retry.
         _ = Glibc.close(fd)

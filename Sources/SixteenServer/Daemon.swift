@@ -5,6 +5,20 @@ import Logging
 import Reactor
 import SixteenProtocol
 
+/// What the daemon tells its supervisor (systemd's notify protocol, when
+/// `$NOTIFY_SOCKET` is set), and takes from the process it replaces.
+public struct Supervision: Sendable {
+    /// How often `STATUS=` says what the daemon is doing.
+    public var statusInterval: Duration
+    /// In a process an upgrade started: where to say "ready" to the old one.
+    public var readyDescriptor: Int32?
+
+    public init(statusInterval: Duration = .seconds(10), readyDescriptor: Int32? = nil) {
+        self.statusInterval = statusInterval
+        self.readyDescriptor = readyDescriptor
+    }
+}
+
 /// How a daemon run ended.
 public struct DaemonExit: Sendable {
     /// Every count at the end.
@@ -44,14 +58,22 @@ extension Server {
     /// - SIGQUIT: stop at once.
     /// - SIGUSR1: log every counter at info level; keep serving.
     /// - SIGHUP: log that there is nothing to reload; keep serving.
-    /// - SIGUSR2: log that it is reserved for upgrades; keep serving.
+    /// - SIGUSR2: upgrade: start the binary on disk with the listening
+    ///   sockets, and drain once it is ready (see `Upgrade`).
+    ///
+    /// With `$NOTIFY_SOCKET` it tells systemd `READY=1` once every reactor
+    /// accepts (and `MAINPID=` when an upgrade started it), `STATUS=` every
+    /// `statusInterval`, `STOPPING=1` when a drain begins, and `WATCHDOG=1`
+    /// every half of `$WATCHDOG_USEC` while every reactor's loop turns.
     ///
     /// Stopping at once closes every session (counted as aborted), joins the
     /// reactors (at most a second) and returns with status 128 + the signal;
     /// the caller prints the totals either way. The watchers are never
     /// stopped: a signal that arrives after the end stays harmless (libev
     /// would restore its default action, which kills).
-    public func runUntilSignalled(log: @escaping (MetricsSnapshot) -> Void = { _ in }) throws(ServerError) -> DaemonExit {
+    public func runUntilSignalled(
+        supervision: Supervision = Supervision(), log: @escaping (MetricsSnapshot) -> Void = { _ in }
+    ) throws(ServerError) -> DaemonExit {
         let control: EventLoop
         do {
             control = try EventLoop.makeDefault()
@@ -63,6 +85,7 @@ extension Server {
         }
         var draining = false
         var status: Int32 = 0
+        var upgrade: Upgrade?
         // However a stop goes, the control loop does not wait on a stuck
         // reactor for ever: past this timer it returns, and the totals are
         // printed from what the reactors counted so far.
@@ -85,6 +108,7 @@ extension Server {
                 draining = true
                 let active = self.metrics().active
                 self.logger.info("Received \(signalName(signal)): no longer accepting; draining \(active) sessions (up to \(self.configuration.shutdownTimeout))")
+                ServiceManager.notify("STOPPING=1\nSTATUS=draining \(active) sessions")
                 self.requestShutdown()
                 giveUp.start(after: Double(self.configuration.shutdownTimeout.nanoseconds) / 1e9 + 5)
             case SIGQUIT:
@@ -94,10 +118,21 @@ extension Server {
             case SIGHUP:
                 self.logger.info("Received SIGHUP: there is no configuration to reload; still serving")
             case SIGUSR2:
-                self.logger.info("Received SIGUSR2: reserved for the zero-downtime upgrade, which this build does not have; still serving")
+                guard !draining else {
+                    self.logger.warning("Received SIGUSR2 while draining: no upgrade")
+                    return
+                }
+                upgrade?.begin()
             default:
                 break
             }
+        }
+        // The upgrade hands over, then this process drains as for SIGTERM,
+        // but tells systemd nothing: the new process is its main one now.
+        upgrade = Upgrade(server: self, loop: control, logger: logger) { [unowned self] in
+            draining = true
+            self.requestShutdown()
+            giveUp.start(after: Double(self.configuration.shutdownTimeout.nanoseconds) / 1e9 + 5)
         }
         let watchers = Self.handledSignals.map { SignalWatcher(loop: control, signal: $0, handler: onSignal) }
         watchers.forEach { $0.start() }
@@ -105,13 +140,54 @@ extension Server {
         unblockSignals(Self.handledSignals)
         finished.start()
         try start(whenFinished: finished.wakeup)
+        let pulse = supervise(supervision, on: control)
         control.run()
+        pulse.forEach { $0.stop() }
         let totals = wait(timeout: isFinished ? nil : .seconds(1))
         // Keep the watchers (see above): only the wake-up and the timer go.
         finished.stop()
         giveUp.stop()
         keptSignalWatchers.withLock { $0 += watchers }
         return DaemonExit(totals: totals, status: status)
+    }
+}
+
+extension Server {
+    /// Tells the supervisor the daemon is ready (and the old process, after
+    /// an upgrade), then keeps it told: status and watchdog timers.
+    private func supervise(_ supervision: Supervision, on control: EventLoop) -> [TimerWatcher] {
+        var ready = "READY=1\nSTATUS=\(statusLine)"
+        if supervision.readyDescriptor != nil { ready = "MAINPID=\(getpid())\n" + ready }
+        ServiceManager.notify(ready)
+        if let fd = supervision.readyDescriptor {
+            var line = Array("ready\n".utf8)
+            _ = Glibc.write(fd, &line, line.count)
+            Glibc.close(fd)
+        }
+        var timers: [TimerWatcher] = []
+        let status = TimerWatcher(loop: control) { [unowned self] in
+            if !self.isDraining { ServiceManager.notify("STATUS=\(self.statusLine)") }
+        }
+        let interval = Double(supervision.statusInterval.nanoseconds) / 1e9
+        status.start(after: interval, repeat: interval)
+        timers.append(status)
+        if let watchdog = ServiceManager.watchdogInterval {
+            let pinger = TimerWatcher(loop: control) { [unowned self] in
+                // Only while every loop turns: a stalled reactor lets systemd restart us.
+                if self.stalledReactors().isEmpty { ServiceManager.notify("WATCHDOG=1") }
+            }
+            let seconds = Double(watchdog.nanoseconds) / 1e9
+            pinger.start(after: seconds, repeat: seconds)
+            timers.append(pinger)
+        }
+        return timers
+    }
+
+    /// `Listening at …; 3 active, 1,234 sessions`: what `STATUS=` says.
+    var statusLine: String {
+        let metrics = metrics()
+        let listening = addresses.map(\.description).joined(separator: ", ")
+        return "Listening at \(listening); \(metrics.active) active connections, \(metrics.ended) sessions ended"
     }
 }
 

@@ -40,7 +40,8 @@ extension Server {
             snapshot.append(count.declaration, value: Double(aggregate(values, count.declaration.aggregation)) * count.declaration.scale)
         }
         snapshot.append(ConnectionLimit.maxSeries, value: Double(descriptorPlan.maxConnections))
-        for service in services {
+        let prepared = preparedServices
+        for (position, service) in services.enumerated() {
             let served = service.served
             let own = reactors.filter { $0.protocolName == served.name }
             let protocolLabel = MetricLabel("protocol", served.name)
@@ -52,7 +53,7 @@ extension Server {
                 let values = own.map { $0.own.load(cell) }
                 snapshot.append(series, value: Double(aggregate(values, series.aggregation)) * series.scale)
             }
-            for (series, value) in service.prepared.serviceMetrics() {
+            for (series, value) in prepared?[position].serviceMetrics() ?? [] {
                 snapshot.append(series, value: value)
             }
         }
@@ -67,7 +68,7 @@ extension Server {
                 MetricLabel("protocol", reactor.protocolName), MetricLabel("reactor", String(reactor.index)),
             ]))
         }
-        if configuration.admin != nil {
+        if adminFD >= 0 {
             let admin = adminMetrics
             for status in HTTPStatus.allCases {
                 snapshot.append(status.declaration, value: Double(admin?.own.load(status.cell) ?? 0))

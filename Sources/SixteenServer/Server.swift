@@ -27,7 +27,7 @@ public final class Server: Sendable {
     /// How the descriptors are shared out, and so the connection cap.
     public let descriptorPlan: DescriptorPlan
     let connectionLimit: ConnectionLimit
-    private let adminFD: Int32
+    let adminFD: Int32
     private let state = Lock(RunState())
     private let finishedReactors = Atomic<Int>(0)
     private let draining = Atomic<Bool>(false)
@@ -35,12 +35,15 @@ public final class Server: Sendable {
     /// A service with its listeners, one per reactor.
     struct BoundService: Sendable {
         let served: ServedProtocol
-        let prepared: PreparedProtocol
         let address: SocketAddress
         let listenerFDs: [Int32]
+        /// Whether the listeners came from outside (socket activation, an
+        /// upgrade): never shut down, and handed on as they came.
+        let inherited: Bool
     }
 
     private struct RunState {
+        var prepared: [PreparedProtocol]?
         var reactors: [UncheckedReactor] = []
         var admin: UncheckedReactor?
         var threads: [ReactorThread] = []
@@ -54,8 +57,9 @@ public final class Server: Sendable {
         let reactor: any ServingReactor
     }
 
-    /// Resolves the host, checks what each protocol can check once, and binds
-    /// one listener per reactor for each service (and the admin listener).
+    /// Takes the listeners handed over (`configuration.inherited`) and binds
+    /// the rest: one listener per reactor for each service, and the admin
+    /// listener. Nothing else happens until `prepare` and `start`.
     public init(configuration: ServerConfiguration, logger: Logger) throws(ServerError) {
         self.configuration = configuration
         self.logger = logger
@@ -65,65 +69,25 @@ public final class Server: Sendable {
         guard plan.maxConnections >= 1 else { throw .tooFewDescriptors(plan) }
         descriptorPlan = plan
         connectionLimit = ConnectionLimit(cap: plan.maxConnections)
-        var bound: [BoundService] = []
-        var adminFD: Int32 = -1
-        do throws(ServerError) {
-            for service in configuration.services {
-                let served = service.served.served
-                let requested = try Self.resolve(configuration.host, service.port)
-                let prepared = try served.prepare(plan)
-                let address = requested.withPort(try Self.claimPort(requested))
-                var fds: [Int32] = []
-                for _ in 0..<max(1, configuration.reactors) {
-                    do {
-                        fds.append(try Socket.listen(on: address, reusePort: true, backlog: configuration.backlog))
-                    } catch {
-                        fds.forEach(Socket.close)
-                        throw ServerError.cannotListen(address: address.description, error)
-                    }
-                }
-                bound.append(BoundService(served: served, prepared: prepared, address: address, listenerFDs: fds))
-            }
-            if let admin = configuration.admin {
-                let requested = try Self.resolve(admin.host, admin.port)
-                do {
-                    adminFD = try Socket.listen(on: requested, reusePort: false, backlog: 128)
-                } catch {
-                    throw ServerError.cannotListen(address: requested.description, error)
-                }
-            }
-        } catch {
-            bound.forEach { $0.listenerFDs.forEach(Socket.close) }
-            throw error
-        }
-        services = bound
-        addresses = bound.map(\.address)
-        self.adminFD = adminFD
+        let listeners = try Listeners(configuration)
+        services = listeners.services
+        addresses = services.map(\.address)
+        adminFD = listeners.adminFD
         adminAddress = adminFD >= 0 ? SocketAddress.local(of: adminFD) : nil
     }
 
-    private static func resolve(_ host: String, _ port: Int) throws(ServerError) -> SocketAddress {
-        do {
-            return try SocketAddress.resolve(host: host, port: port, passive: true)[0]
-        } catch {
-            throw .unresolvableHost(error)
+    /// Checks what each protocol can check once (a spill directory is
+    /// writable, as the user the daemon now runs as) and makes what its
+    /// reactors share. `start` does it if it was not done.
+    public func prepare() throws(ServerError) {
+        try state.withLock { (state: inout RunState) throws(ServerError) in
+            guard state.prepared == nil else { return }
+            var prepared: [PreparedProtocol] = []
+            for service in services {
+                prepared.append(try service.served.prepare(descriptorPlan))
+            }
+            state.prepared = prepared
         }
-    }
-
-    /// Binds once without `SO_REUSEPORT` to learn the port (for `-p 0`) and to
-    /// find out whether anyone listens there already. Our own listeners all
-    /// set `SO_REUSEPORT`, and the kernel would let them share a port with
-    /// another process (of the same user) that does too: this probe turns
-    /// that silent sharing into "address in use".
-    private static func claimPort(_ address: SocketAddress) throws(ServerError) -> Int {
-        let probe: Int32
-        do {
-            probe = try Socket.listen(on: address, reusePort: false, backlog: 1)
-        } catch {
-            throw .cannotListen(address: address.description, error)
-        }
-        defer { Socket.close(probe) }
-        return SocketAddress.local(of: probe)?.port ?? address.port
     }
 
     /// Starts the reactor threads. Sessions are served from here on.
@@ -131,6 +95,7 @@ public final class Server: Sendable {
     public func start(whenFinished: AsyncWakeup? = nil) throws(ServerError) {
         // A write to a vanished peer must yield EPIPE, never kill the process.
         signal(SIGPIPE, SIG_IGN)
+        try prepare()
         let settings = ReactorSettings(
             acceptBatch: configuration.acceptBatch, shutdownTimeout: configuration.shutdownTimeout,
             readBufferSize: configuration.readBufferSize, connectionCap: nil, sharedLimit: connectionLimit,
@@ -140,10 +105,11 @@ public final class Server: Sendable {
         try state.withLock { (state: inout RunState) throws(ServerError) in
             precondition(!state.started, "Server.start() called twice")
             state.started = true
-            let listeners = services.flatMap { service in service.listenerFDs.map { (service, $0) } }
+            let prepared = state.prepared!
+            let listeners = services.indices.flatMap { service in services[service].listenerFDs.map { (service, $0) } }
             for (index, (service, fd)) in listeners.enumerated() {
                 do throws(ReactorError) {
-                    let reactor = try service.prepared.makeReactor(index, service.listenerFDs.count, fd, settings, logger)
+                    let reactor = try prepared[service].makeReactor(index, services[service].listenerFDs.count, fd, settings, logger)
                     state.reactors.append(UncheckedReactor(reactor: reactor))
                 } catch {
                     // Reactors made so far own (and close) their listeners; close the rest.
@@ -152,7 +118,8 @@ public final class Server: Sendable {
                     throw .reactor(error)
                 }
             }
-            if adminFD >= 0, let admin = configuration.admin {
+            if adminFD >= 0 {
+                let admin = configuration.admin ?? AdminConfiguration()
                 let handler = AdminHandlerConfiguration(
                     timeouts: AdminTimeouts(request: admin.requestTimeout, response: admin.requestTimeout),
                     respond: { [weak self] route in self?.respond(to: route) ?? AdminResponse(.serviceUnavailable, "stopping\n") })
@@ -253,6 +220,10 @@ public final class Server: Sendable {
 
     var reactorMetrics: [ReactorMetrics] {
         state.withLock { $0.reactors.map(\.reactor.metrics) }
+    }
+
+    var preparedServices: [PreparedProtocol]? {
+        state.withLock { $0.prepared }
     }
 
     var adminMetrics: ReactorMetrics? {

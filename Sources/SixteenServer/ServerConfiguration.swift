@@ -160,6 +160,9 @@ public struct ServerConfiguration: Sendable, Equatable {
     public var maxConnections: Int?
     /// The most connections one client address may hold; nil: no such cap.
     public var maxConnectionsPerAddress: Int?
+    /// Listening sockets handed over (socket activation, an upgrade): used
+    /// instead of binding, by name.
+    public var inherited: [InheritedListener] = []
 
     /// One service: `served` on `port`.
     public init(
@@ -225,6 +228,7 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
     case reactor(ReactorError)
     case unusableSpillDirectory(path: String, Errno)
     case tooFewDescriptors(DescriptorPlan)
+    case notAListener(name: String)
 
     public var description: String {
         switch self {
@@ -247,6 +251,8 @@ public enum ServerError: Error, Equatable, CustomStringConvertible {
             return error.description
         case .unusableSpillDirectory(let path, _):
             return "cannot create spill files in \(path): \(UnnamedFile.explainFailure(in: path)) (choose another with --spill-dir)"
+        case .notAListener(let name):
+            return "the socket handed over as '\(name)' is not a listening TCP socket (check ListenStream= in the .socket unit)"
         case .tooFewDescriptors(let plan):
             return "too few descriptors: the limit is \(plan.limit) and the daemon itself needs \(plan.fixedReserve + plan.spillFiles) (raise it with ulimit -n, or LimitNOFILE= under systemd)"
         }

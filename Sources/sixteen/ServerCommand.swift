@@ -104,6 +104,9 @@ struct ServerCommand: ParsableCommand {
             transform: HostAndPort.parser(ports: 0...65535))
     var admin: HostAndPort?
 
+    @Option(help: ArgumentHelp("Started as root: the user to serve as, once the listeners are bound (default: nobody); root keeps root, with a warning.", valueName: "name"))
+    var user: String?
+
     @Option(help: "Log level: debug, info, notice, warning, error or critical; at debug, each session logs the book's lines.")
     var logLevel: LogLevel = .info
 
@@ -177,7 +180,11 @@ struct ServerCommand: ParsableCommand {
         // The connection cap comes from the descriptor limit: take all the
         // hard limit allows.
         DescriptorLimit.raise()
-        let configuration = ServerConfiguration(
+        // Listening sockets handed over by systemd or by the process this one
+        // upgrades, and where to tell that process it is ready.
+        let inherited = ServiceManager.takeListeningSockets().map { InheritedListener(fd: $0.fd, name: $0.name) }
+        let readyDescriptor = ServiceManager.takeReadyDescriptor()
+        var configuration = ServerConfiguration(
             services: services,
             host: host,
             reactors: reactors ?? onlineProcessorCount(),
@@ -187,10 +194,23 @@ struct ServerCommand: ParsableCommand {
             maxConnections: maxConnections,
             maxConnectionsPerAddress: maxConnectionsPerAddress
         )
+        configuration.inherited = inherited
         let server: Server
         do {
             server = try Server(configuration: configuration, logger: logger)
-        } catch {
+            let account = try dropPrivileges()
+            try server.prepare()
+            // Said once nothing more can fail at start-up: a failure is one line.
+            if let account {
+                if account.uid == 0 {
+                    logger.warning("Serving as root (--user \(account.name)): every flaw becomes the whole machine's; prefer an unprivileged user")
+                } else {
+                    logger.info("Serving as user \(account.name) (uid \(account.uid), gid \(account.gid))")
+                }
+            }
+        } catch let failure as CommandFailure {
+            throw failure
+        } catch let error as ServerError {
             throw CommandFailure(message: error.description)
         }
         Server.holdSignals()
@@ -214,7 +234,7 @@ struct ServerCommand: ParsableCommand {
         }
         let exit: DaemonExit
         do {
-            exit = try server.runUntilSignalled { snapshot in
+            exit = try server.runUntilSignalled(supervision: Supervision(readyDescriptor: readyDescriptor)) { snapshot in
                 logger.info("Counters:", metadata: totalsMetadata(snapshot))
             }
         } catch {
@@ -227,6 +247,29 @@ struct ServerCommand: ParsableCommand {
             fflush(nil)
             Glibc.exit(exit.status)
         }
+    }
+}
+
+extension ServerCommand {
+    /// Started as root, the listeners bound: become `--user` (nobody by
+    /// default), before any thread starts and before the spill directory is
+    /// checked, so that it is checked as the user who will write there.
+    /// Returns the account served as when started as root.
+    func dropPrivileges() throws -> Privileges.Account? {
+        guard Privileges.isRoot else {
+            if let user, user != "root", Privileges.account(named: user)?.uid != geteuid() {
+                throw CommandFailure(message: "--user \(user) needs the daemon to be started as root")
+            }
+            return nil
+        }
+        let name = user ?? "nobody"
+        guard let account = Privileges.account(named: name) else {
+            throw CommandFailure(message: Privileges.Failure.noSuchUser(name).description)
+        }
+        if account.uid != 0, let failure = Privileges.become(account) {
+            throw CommandFailure(message: failure.description)
+        }
+        return account
     }
 }
 

@@ -90,7 +90,7 @@ final class EndToEndTests: XCTestCase {
         let (status, stderr) = stop(server)
         XCTAssertEqual(status, 0)
         XCTAssertFalse(stderr.contains("accepted a connection"), stderr)
-        XCTAssertEqual(stderr.split(separator: "\n").count, 4, "listening, the connection cap, received SIGTERM, totals:\n\(stderr)")
+        XCTAssertEqual(stderr.split(separator: "\n").count, 5, "listening, the connection cap, the user served as, received SIGTERM, totals:\n\(stderr)")
     }
 
     func testPortAlreadyInUse() throws {

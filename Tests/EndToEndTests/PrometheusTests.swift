@@ -84,12 +84,4 @@ final class PrometheusTests: XCTestCase {
               let value = result[0]["value"] as? [Any], value.count == 2, let text = value[1] as? String else { return nil }
         return Double(text)
     }
-
-    /// A port nothing listens on now (Prometheus cannot be given port 0 and
-    /// tell us which it took).
-    private func freeLoopbackPort() throws -> Int {
-        let fd = try Socket.listen(on: SocketAddress.resolve(host: "127.0.0.1", port: 0, passive: true)[0], reusePort: false, backlog: 1)
-        defer { Socket.close(fd) }
-        return try XCTUnwrap(SocketAddress.local(of: fd)?.port)
-    }
 }

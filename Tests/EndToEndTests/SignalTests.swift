@@ -49,12 +49,10 @@ final class SignalTests: XCTestCase {
         XCTAssertEqual(exitTotals(in: server.standardError())?["sessions_replied"], 4)
     }
 
-    func testHUPAndUSR2AreReservedAndKeepServing() throws {
+    func testHUPIsReservedAndKeepsServing() throws {
         let (server, port) = try startServer()
         server.signal(SIGHUP)
         XCTAssertTrue(server.waitForStandardError(containing: "Received SIGHUP: there is no configuration to reload; still serving"), server.standardError())
-        server.signal(SIGUSR2)
-        XCTAssertTrue(server.waitForStandardError(containing: "Received SIGUSR2: reserved for the zero-downtime upgrade"), server.standardError())
         XCTAssertEqual(try session(port), sixteenReply)
         server.signal(SIGTERM)
         XCTAssertEqual(server.waitForExit(), 0)

@@ -306,3 +306,66 @@ public final class NonReadingClient {
         return sent
     }
 }
+
+/// A systemd notify socket for tests: a Unix datagram socket the daemon
+/// sends `READY=1`, `STATUS=…`, `WATCHDOG=1` to, read as systemd reads it.
+public final class NotifyListener: @unchecked Sendable {
+    public let path: String
+    private let fd: Int32
+
+    public init() throws {
+        path = "/tmp/sixteen-notify-\(getpid())-\(MonotonicClock.nanoseconds()).sock"
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8) + [0]) }
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EINVAL) }
+        chmod(path, 0o777)  // the daemon may have dropped to nobody
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+
+    /// The next datagram, or nil after `timeout`.
+    public func next(timeout: Duration = .seconds(10)) -> String? {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&entry, 1, Int32(timeout.nanosecondsForTests / 1_000_000)) == 1 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = recv(fd, &buffer, buffer.count, 0)
+        return count >= 0 ? String(decoding: buffer[..<count], as: UTF8.self) : nil
+    }
+
+    /// Datagrams until one contains `text` (returned), or nil after `timeout`.
+    public func wait(for text: String, timeout: Duration = .seconds(10)) -> (match: String, seen: [String])? {
+        let deadline = MonotonicClock.nanoseconds() + timeout.nanosecondsForTests
+        var seen: [String] = []
+        while MonotonicClock.nanoseconds() < deadline {
+            guard let message = next(timeout: .nanoseconds(max(1, deadline - MonotonicClock.nanoseconds()))) else { break }
+            seen.append(message)
+            if message.contains(text) { return (message, seen) }
+        }
+        return nil
+    }
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on now (for tools that
+/// cannot be given port 0 and say which they took).
+public func freeLoopbackPort() throws -> Int {
+    let fd = try Socket.listen(on: SocketAddress.resolve(host: "127.0.0.1", port: 0, passive: true)[0], reusePort: false, backlog: 1)
+    defer { Socket.close(fd) }
+    guard let port = SocketAddress.local(of: fd)?.port else { throw POSIXError(.EADDRNOTAVAIL) }
+    return port
+}
+
+/// The uid a process runs as, from `/proc/PID/status`.
+public func uid(of pid: Int32) -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) else { return nil }
+    return Int(line.split(separator: "\t")[1])
+}
