@@ -22,6 +22,9 @@ public enum SessionOutcome: UInt8, CaseIterable, Sendable, CustomStringConvertib
     case storage
     /// Still open when the shutdown timeout ran out, or at an immediate stop.
     case aborted
+    /// A balancer's own connection (PROXY v2 LOCAL): its health check, kept
+    /// apart so that checks do not count as traffic.
+    case healthCheck
 
     /// The label value, exactly as `/metrics` writes it.
     public var label: String {
@@ -35,6 +38,7 @@ public enum SessionOutcome: UInt8, CaseIterable, Sendable, CustomStringConvertib
         case .overflow: "overflow"
         case .storage: "storage"
         case .aborted: "aborted"
+        case .healthCheck: "health_check"
         }
     }
 

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Reactor
+import SixteenProtocol
 
 /// `--max-connections-per-ip`: how many connections each client address
 /// holds, over every reactor (`SO_REUSEPORT` spreads one address's
@@ -18,9 +19,6 @@ final class AddressLimit: Sendable {
     private let seed: UInt64
     private let counts = Lock<[UInt64: Int32]>([:])
 
-    static let rejectedFamily = MetricFamily(
-        "sixteen_connections_rejected_total", .counter, "Connections closed as soon as they were accepted, by reason.")
-
     init(cap: Int, expectedAddresses: Int) {
         self.cap = cap
         seed = UInt64.random(in: 1...UInt64.max)
@@ -29,31 +27,42 @@ final class AddressLimit: Sendable {
 
     /// The key of the host part of `address` (IPv4-mapped IPv6 counts as IPv4).
     func key(_ address: UnsafePointer<sockaddr_storage>) -> UInt64 {
-        var hash = seed
-        func mix(_ value: UInt64) {
-            hash = (hash ^ value) &* 0x9e37_79b9_7f4a_7c15
-            hash ^= hash >> 31
-        }
         switch Int32(address.pointee.ss_family) {
         case AF_INET:
             let v4 = UnsafeRawPointer(address).load(as: sockaddr_in.self)
-            mix(UInt64(v4.sin_addr.s_addr))
+            return key(ipv4: UInt32(bigEndian: v4.sin_addr.s_addr))
         case AF_INET6:
             var v6 = UnsafeRawPointer(address).load(as: sockaddr_in6.self)
-            withUnsafeBytes(of: &v6.sin6_addr) { bytes in
-                let high = bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
-                let low = bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-                // ::ffff:a.b.c.d is the IPv4 client a.b.c.d.
-                if high == 0, bytes[8] == 0, bytes[9] == 0, bytes[10] == 0xff, bytes[11] == 0xff {
-                    mix(UInt64(UInt32(truncatingIfNeeded: low >> 32)))
-                } else {
-                    mix(high)
-                    mix(low)
-                }
+            return withUnsafeBytes(of: &v6.sin6_addr) { bytes in
+                key(ipv6High: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                    low: UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
             }
         default:
-            mix(0)
+            return mixed(0)
         }
+    }
+
+    /// The key of a client a PROXY header named.
+    func key(_ address: ProxyAddress) -> UInt64 {
+        address.isIPv6 ? key(ipv6High: address.high, low: address.low) : key(ipv4: UInt32(truncatingIfNeeded: address.low))
+    }
+
+    private func key(ipv4: UInt32) -> UInt64 { mixed(UInt64(ipv4)) }
+
+    /// `::ffff:a.b.c.d` is the IPv4 client a.b.c.d.
+    private func key(ipv6High high: UInt64, low: UInt64) -> UInt64 {
+        if high == 0, low >> 32 == 0xFFFF { return key(ipv4: UInt32(truncatingIfNeeded: low)) }
+        return mixed(high, low)
+    }
+
+    /// The words mixed under this process's random key (never 0: 0 means none).
+    private func mixed(_ first: UInt64, _ second: UInt64? = nil) -> UInt64 {
+        func mix(_ hash: UInt64, _ word: UInt64) -> UInt64 {
+            let product = (hash ^ word) &* 0x9e37_79b9_7f4a_7c15
+            return product ^ product >> 31
+        }
+        var hash = mix(seed, first)
+        if let second { hash = mix(hash, second) }
         return hash | 1
     }
 

@@ -95,7 +95,7 @@ final class AdminHandler: ProtocolHandler {
         step(connection.session.connectionFailed(), &connection, now: .zero)
     }
 
-    func closing(_ connection: inout AdminConnection, _ outcome: SessionOutcome, _ info: ConnectionInfo, now: Instant) {
+    func closing(_ connection: inout AdminConnection, _ outcome: SessionOutcome?, _ info: ConnectionInfo, now: Instant) {
         connection.response.deallocate()
         connection.response = UnsafeMutableRawBufferPointer(start: nil, count: 0)
     }

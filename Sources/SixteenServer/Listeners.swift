@@ -35,7 +35,7 @@ struct Listeners {
         let reactors = max(1, configuration.reactors)
         do throws(ServerError) {
             for (position, service) in configuration.services.enumerated() {
-                let served = service.served.served
+                let served = service.served.served(proxied: configuration.proxyProtocol)
                 // A socket named for this protocol; the first service also
                 // takes sockets named for no service.
                 let mine = inherited.filter { $0.name == served.name || (position == 0 && !names.contains($0.name)) }

@@ -22,6 +22,10 @@ enum ConnectionStep: Equatable {
     case shutDownWrite(deadline: Instant)
     /// Close the connection: the session ended with `outcome`.
     case close(SessionOutcome)
+    /// Close the connection before any session began (a refused PROXY
+    /// header, a client over its address's quota): counted by whoever
+    /// refused it, not as a session.
+    case reject
 }
 
 /// Where the next octets a connection sends live.
@@ -38,10 +42,13 @@ enum OutputRegion {
 /// (its peer, in a debug line or a rate-limited warning).
 struct ConnectionInfo {
     let fd: Int32
+    /// The client as a PROXY header named it, when it came through a balancer.
+    var proxiedPeer: SocketAddress? = nil
 
-    /// The peer as the book prints it: `('127.0.0.1', 55402)`. Costs a
-    /// `getpeername` and a String: for debug lines and warnings only.
-    var peer: String { SocketAddress.peer(of: fd)?.pythonDescription ?? "(unknown peer)" }
+    /// The peer as the book prints it: `('127.0.0.1', 55402)`: the client a
+    /// PROXY header named, or the socket's peer. Costs a `getpeername` and a
+    /// String: for debug lines and warnings only.
+    var peer: String { (proxiedPeer ?? SocketAddress.peer(of: fd))?.pythonDescription ?? "(unknown peer)" }
     var local: String { SocketAddress.local(of: fd)?.pythonDescription ?? "?" }
 }
 
@@ -56,6 +63,18 @@ struct HandlerContext<Count: CountSet> {
     let debugEnabled: Bool
     /// The handler's own counts, in this reactor's metrics.
     let counts: Counts<Count>
+    /// The reactor's counts (for what a handler refuses before a session).
+    let reactorCounts: Counts<ReactorCount>
+    /// `--max-connections-per-ip`, for a handler that learns the client's
+    /// address itself (from a PROXY header); nil otherwise.
+    let addressLimit: AddressLimit?
+
+    /// The same context, for a handler inside another (`ProxiedHandler`).
+    func forInner<Inner: CountSet>(_ type: Inner.Type) -> HandlerContext<Inner> {
+        HandlerContext<Inner>(
+            reactorIndex: reactorIndex, reactorCount: reactorCount, logger: logger, debugEnabled: debugEnabled,
+            counts: Counts<Inner>(cells: counts.cells), reactorCounts: reactorCounts, addressLimit: addressLimit)
+    }
 }
 
 /// A protocol as one reactor serves it: an instance per reactor, owning the
@@ -71,7 +90,6 @@ protocol ProtocolHandler: AnyObject, SendableMetatype {
     associatedtype Session
     associatedtype Configuration: Sendable
     associatedtype Count: CountSet = NoCounts
-    associatedtype Warning: WarningKind = NoWarnings
     /// What the handlers of every reactor of one service share (the spill
     /// budget), made once by `prepare`.
     associatedtype Shared: Sendable = Void
@@ -118,9 +136,10 @@ protocol ProtocolHandler: AnyObject, SendableMetatype {
     func deadlinePassed(_ session: inout Session, now: Instant) -> ConnectionStep
     /// A read, write or shutdown failed (reset, or any connection error).
     func failed(_ session: inout Session) -> ConnectionStep
-    /// The connection is closing with `outcome`: free what the session holds,
+    /// The connection is closing with `outcome` (nil: rejected before its
+    /// session began): free what the session holds,
     /// and say what is worth saying.
-    func closing(_ session: inout Session, _ outcome: SessionOutcome, _ connection: ConnectionInfo, now: Instant)
+    func closing(_ session: inout Session, _ outcome: SessionOutcome?, _ connection: ConnectionInfo, now: Instant)
     /// Once a second on the reactor's heartbeat (rate-limited warnings).
     func heartbeat(now: Int64)
     /// The reactor is stopping: say whatever is still held back.
@@ -141,13 +160,6 @@ extension ProtocolHandler {
     func readLimit(_ session: inout Session) -> Int { .max }
     func heartbeat(now: Int64) {}
     func stopping(now: Int64) {}
-}
-
-/// For a handler that warns about nothing.
-enum NoWarnings: WarningKind {
-    var cell: Int { switch self {} }
-    var summary: String { switch self {} }
-    static var allCases: [NoWarnings] { [] }
 }
 
 /// `10s`, `2.5s`, `250ms`: a duration as the start-up log shows it.

@@ -96,12 +96,15 @@ public final class Server: Sendable {
         // A write to a vanished peer must yield EPIPE, never kill the process.
         signal(SIGPIPE, SIG_IGN)
         try prepare()
+        let addressLimit = configuration.maxConnectionsPerAddress.map {
+            AddressLimit(cap: $0, expectedAddresses: descriptorPlan.maxConnections)
+        }
+        // Behind a PROXY header, the handler learns the client's address and admits it.
         let settings = ReactorSettings(
             acceptBatch: configuration.acceptBatch, shutdownTimeout: configuration.shutdownTimeout,
             readBufferSize: configuration.readBufferSize, connectionCap: nil, sharedLimit: connectionLimit,
-            addressLimit: configuration.maxConnectionsPerAddress.map {
-                AddressLimit(cap: $0, expectedAddresses: descriptorPlan.maxConnections)
-            })
+            addressLimit: configuration.proxyProtocol ? nil : addressLimit,
+            handlerAddressLimit: configuration.proxyProtocol ? addressLimit : nil)
         try state.withLock { (state: inout RunState) throws(ServerError) in
             precondition(!state.started, "Server.start() called twice")
             state.started = true

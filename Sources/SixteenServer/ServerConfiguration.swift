@@ -51,20 +51,21 @@ public enum ProtocolConfiguration: Sendable, Equatable {
     /// Listing 3-2: every octet echoed uppercased, deadlock-proof.
     case upper(UpperConfiguration)
 
-    /// The protocol's handler, type-erased. A new protocol is a session file,
-    /// a handler file, and a case here with its line below.
-    var served: ServedProtocol {
+    /// The protocol's handler, type-erased; `proxied`: behind a PROXY
+    /// header (`--proxy-protocol`). A new protocol is a session file, a
+    /// handler file, and a case here with its line below.
+    func served(proxied: Bool) -> ServedProtocol {
         switch self {
-        case .sixteen(let timeouts): ServedProtocol(SixteenHandler.self, timeouts)
-        case .upper(let configuration): ServedProtocol(UpperHandler.self, configuration)
+        case .sixteen(let timeouts): ServedProtocol(SixteenHandler.self, timeouts, proxied: proxied)
+        case .upper(let configuration): ServedProtocol(UpperHandler.self, configuration, proxied: proxied)
         }
     }
 
     /// The protocol's name: the `protocol` label of its series.
-    public var name: String { served.name }
+    public var name: String { served(proxied: false).name }
 
     /// Its settings in a few words, for the start-up log.
-    public var summary: String { served.summary }
+    public func summary(proxied: Bool) -> String { served(proxied: proxied).summary }
 }
 
 /// A protocol's handler, with its configuration, behind one concrete type:
@@ -79,7 +80,12 @@ struct ServedProtocol: Sendable {
     /// Checks the configuration and makes what the reactors share.
     let prepare: @Sendable (DescriptorPlan) throws(ServerError) -> PreparedProtocol
 
-    init<Handler: ProtocolHandler>(_ handler: Handler.Type, _ configuration: Handler.Configuration) {
+    /// `Handler`, or `Handler` behind a PROXY header.
+    init<Handler: ProtocolHandler>(_ handler: Handler.Type, _ configuration: Handler.Configuration, proxied: Bool) {
+        self = proxied ? ServedProtocol(ProxiedHandler<Handler>.self, configuration) : ServedProtocol(Handler.self, configuration)
+    }
+
+    private init<Handler: ProtocolHandler>(_ handler: Handler.Type, _ configuration: Handler.Configuration) {
         name = Handler.name
         summary = Handler.describe(configuration)
         outcomes = Handler.outcomes + [.aborted]
@@ -163,6 +169,10 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// Listening sockets handed over (socket activation, an upgrade): used
     /// instead of binding, by name.
     public var inherited: [InheritedListener] = []
+    /// Every protocol connection starts with a PROXY header (v1 or v2),
+    /// required (`--proxy-protocol`; see `ProxiedHandler`). The admin
+    /// listener never takes one.
+    public var proxyProtocol = false
 
     /// One service: `served` on `port`.
     public init(

@@ -19,7 +19,10 @@ struct ReactorSettings: Sendable {
     /// The cap shared by every reactor of the process (`--max-connections`).
     var sharedLimit: ConnectionLimit?
     /// `--max-connections-per-ip`, shared by every reactor; nil when off.
+    /// The reactor admits on the socket's peer, unless a PROXY header names
+    /// the client: then the handler does (`handlerAddressLimit`).
     var addressLimit: AddressLimit?
+    var handlerAddressLimit: AddressLimit?
 }
 
 /// What the server sees of a reactor, whatever its protocol.
@@ -115,7 +118,7 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
         warnings = RateLimitedWarnings(logger: logger)
         handler = Handler(configuration, shared: shared, context: HandlerContext(
             reactorIndex: index, reactorCount: reactorCount, logger: logger, debugEnabled: debugEnabled,
-            counts: Counts(cells: metrics.own)))
+            counts: Counts(cells: metrics.own), reactorCounts: metrics.common, addressLimit: settings.handlerAddressLimit))
         table = ConnectionTable(blank: handler.blankSession)
         readBuffer = .allocate(byteCount: settings.readBufferSize, alignment: 16)
         spareFD = Self.openSpare()
@@ -246,6 +249,9 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
             case .close(let outcome):
                 finish(slot, entry, outcome)
                 return
+            case .reject:
+                finish(slot, entry, nil)
+                return
             }
         }
     }
@@ -289,11 +295,14 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
         table.io(entry).watch(fd: entry.pointee.fd, events: events, on: loop)
     }
 
-    /// Counts the session's end, lets the handler free what it holds, and closes.
-    private func finish(_ slot: Int, _ entry: Entry, _ outcome: SessionOutcome) {
+    /// Counts the session's end (none for a connection rejected before its
+    /// session), lets the handler free what it holds, and closes.
+    private func finish(_ slot: Int, _ entry: Entry, _ outcome: SessionOutcome?) {
         handler.closing(&entry.pointee.session, outcome, ConnectionInfo(fd: entry.pointee.fd), now: now)
-        sessionCells.add(Int(outcome.rawValue))
-        sessionDuration.record(now.nanoseconds - entry.pointee.acceptedAt.nanoseconds)
+        if let outcome {
+            sessionCells.add(Int(outcome.rawValue))
+            sessionDuration.record(now.nanoseconds - entry.pointee.acceptedAt.nanoseconds)
+        }
         table.io(entry).stop(on: loop)
         if entry.pointee.armedDeadline != .zero {
             deadlines.cancel(slot)

@@ -70,7 +70,7 @@ final class SixteenHandler: ProtocolHandler {
         step(session.connectionFailed())
     }
 
-    func closing(_ session: inout SixteenSession, _ outcome: SessionOutcome, _ connection: ConnectionInfo, now: Instant) {
+    func closing(_ session: inout SixteenSession, _ outcome: SessionOutcome?, _ connection: ConnectionInfo, now: Instant) {
         guard debugEnabled, let ended = session.outcome else { return }
         logEnded(session, ended, connection)
     }

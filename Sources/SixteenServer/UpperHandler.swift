@@ -65,7 +65,6 @@ final class UpperHandler: ProtocolHandler {
     typealias Session = UpperConnection
     typealias Configuration = UpperConfiguration
     typealias Count = UpperCount
-    typealias Warning = UpperWarning
     typealias Shared = SpillStore
 
     static let name = "upper"
@@ -214,7 +213,7 @@ final class UpperHandler: ProtocolHandler {
 
     /// Returns the connection's chunks to the pool, closes its spill file,
     /// and says why the session ended when that is news.
-    func closing(_ connection: inout UpperConnection, _ outcome: SessionOutcome, _ info: ConnectionInfo, now: Instant) {
+    func closing(_ connection: inout UpperConnection, _ outcome: SessionOutcome?, _ info: ConnectionInfo, now: Instant) {
         connection.borrowed = UnsafeRawBufferPointer(start: nil, count: 0)
         if !connection.output.isEmpty || connection.output.hasSpillFile {
             let before = connection.output.accounting

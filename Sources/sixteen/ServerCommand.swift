@@ -100,6 +100,9 @@ struct ServerCommand: ParsableCommand {
             transform: wholeNumber(in: 1...Int(Int32.max)))
     var maxConnections: Int?
 
+    @Flag(help: ArgumentHelp("Behind a balancer: every connection must start with a PROXY protocol header, v1 or v2 (HAProxy's send-proxy, send-proxy-v2); one without a valid header is closed and counted. Logs and --max-connections-per-ip then use the client's address from the header; v2 LOCAL connections (health checks) count as health_check. Off by default: a header is then never parsed."))
+    var proxyProtocol = false
+
     @Option(help: ArgumentHelp("Serve /metrics, /healthz and /ready over HTTP on HOST:PORT (port 0 takes a free one; the log says which). Off by default.", valueName: "host:port"),
             transform: HostAndPort.parser(ports: 0...65535))
     var admin: HostAndPort?
@@ -195,6 +198,7 @@ struct ServerCommand: ParsableCommand {
             maxConnectionsPerAddress: maxConnectionsPerAddress
         )
         configuration.inherited = inherited
+        configuration.proxyProtocol = proxyProtocol
         let server: Server
         do {
             server = try Server(configuration: configuration, logger: logger)
@@ -222,7 +226,7 @@ struct ServerCommand: ParsableCommand {
             if configuration.listensEverywhere {
                 logger.warning("Listening on every interface (\(address)): other machines can connect")
             }
-            logger.info("Listening at \(address) with \(count(configuration.reactors, "reactor")), protocol \(service.served.name); \(service.served.summary)")
+            logger.info("Listening at \(address) with \(count(configuration.reactors, "reactor")), protocol \(service.served.name); \(service.served.summary(proxied: configuration.proxyProtocol))")
         }
         let plan = server.descriptorPlan
         if let asked = plan.clampedFrom {

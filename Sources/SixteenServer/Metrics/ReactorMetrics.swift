@@ -14,6 +14,7 @@ public enum ReactorCount: Int, CountSet {
     case acceptPauses
     case acceptPausedNanoseconds
     case rejectedPerAddress
+    case rejectedProxyHeader
 
     public var declaration: SeriesDeclaration {
         switch self {
@@ -25,7 +26,8 @@ public enum ReactorCount: Int, CountSet {
         case .acceptErrors: .counter("sixteen_accept_errors_total", "accept() calls that failed for another reason than running out of descriptors.")
         case .accepting: .gauge("sixteen_accepting", "1 while every reactor accepts new connections; 0 while draining or at --max-connections.", aggregation: .minimum)
         case .acceptPauses: .counter("sixteen_accept_pauses_total", "Times accepting paused at --max-connections (the reactor that paused most).", aggregation: .maximum)
-        case .rejectedPerAddress: SeriesDeclaration(AddressLimit.rejectedFamily, labels: [MetricLabel("reason", "per_ip")])
+        case .rejectedPerAddress: SeriesDeclaration(ReactorFamilies.rejected, labels: [MetricLabel("reason", "per_ip")])
+        case .rejectedProxyHeader: SeriesDeclaration(ReactorFamilies.rejected, labels: [MetricLabel("reason", "proxy_header")])
         case .acceptPausedNanoseconds: .counter("sixteen_accept_paused_seconds_total", "Time accepting was paused at --max-connections (the reactor paused longest).", aggregation: .maximum, scale: 1e-9)
         }
     }
@@ -34,6 +36,10 @@ public enum ReactorCount: Int, CountSet {
 /// Families and histograms every reactor records, declared once.
 public enum ReactorFamilies {
     public static let sessions = MetricFamily("sixteen_sessions_total", .counter, "Sessions ended, by protocol and outcome.")
+    /// Connections closed before any session began, by reason.
+    public static let rejected = MetricFamily(
+        "sixteen_connections_rejected_total", .counter,
+        "Connections closed before any session began: over --max-connections-per-ip (per_ip), or without a valid PROXY header (proxy_header).")
 
     public static let sessionDuration = HistogramDeclaration(
         "sixteen_session_duration_seconds", "Sessions from accept to close.",
