@@ -53,8 +53,10 @@ extension Server {
     ///
     /// The signals are watched on the default loop, run by the calling
     /// thread (the reactor threads block them):
-    /// - SIGINT, SIGTERM: stop accepting, give sessions in flight
-    ///   `shutdownTimeout`, then return with status 0. A second one stops at once.
+    /// - SIGINT, SIGTERM: `/ready` answers 503 at once; after `drainDelay`
+    ///   (accepting all the while, so that a balancer takes the daemon out
+    ///   first), stop accepting, give sessions in flight `shutdownTimeout`,
+    ///   then return with status 0. A second one stops at once.
     /// - SIGQUIT: stop at once.
     /// - SIGUSR1: log every counter at info level; keep serving.
     /// - SIGHUP: log that there is nothing to reload; keep serving.
@@ -101,16 +103,30 @@ extension Server {
             self.stopNow()
             giveUp.start(after: 1)
         }
+        // Stops accepting and drains: at once, or once the --drain-delay is over.
+        let beginDrain: (Int32?) -> Void = { [unowned self] signal in
+            let active = self.metrics().active
+            let cause = signal.map { "Received \(signalName($0))" } ?? "The --drain-delay is over"
+            self.logger.info("\(cause): no longer accepting; draining \(active) sessions (up to \(self.configuration.shutdownTimeout))")
+            ServiceManager.notify("STOPPING=1\nSTATUS=draining \(active) sessions")
+            self.requestShutdown()
+            giveUp.start(after: Double(self.configuration.shutdownTimeout.nanoseconds) / 1e9 + 5)
+        }
+        let drainDelay = TimerWatcher(loop: control) {
+            guard status == 0 else { return }
+            beginDrain(nil)
+        }
         let onSignal: (Int32) -> Void = { [unowned self] signal in
             switch signal {
             case SIGINT, SIGTERM:
                 guard !draining else { return stopAtOnce(signal) }
                 draining = true
-                let active = self.metrics().active
-                self.logger.info("Received \(signalName(signal)): no longer accepting; draining \(active) sessions (up to \(self.configuration.shutdownTimeout))")
-                ServiceManager.notify("STOPPING=1\nSTATUS=draining \(active) sessions")
-                self.requestShutdown()
-                giveUp.start(after: Double(self.configuration.shutdownTimeout.nanoseconds) / 1e9 + 5)
+                let delay = self.configuration.drainDelay
+                guard delay > .zero else { return beginDrain(signal) }
+                self.logger.info("Received \(signalName(signal)): /ready answers 503; accepting for \(delay) more (--drain-delay) while balancers take this daemon out, then draining")
+                ServiceManager.notify("STOPPING=1\nSTATUS=unready: accepting for \(delay) more, then draining")
+                self.announceDrain()
+                drainDelay.start(after: Double(delay.nanoseconds) / 1e9)
             case SIGQUIT:
                 stopAtOnce(signal)
             case SIGUSR1:
@@ -147,6 +163,7 @@ extension Server {
         // Keep the watchers (see above): only the wake-up and the timer go.
         finished.stop()
         giveUp.stop()
+        drainDelay.stop()
         keptSignalWatchers.withLock { $0 += watchers }
         return DaemonExit(totals: totals, status: status)
     }

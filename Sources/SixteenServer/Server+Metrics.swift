@@ -103,7 +103,10 @@ extension Server {
             return AdminResponse(.ok, "ok: \(reactorCount) reactors turning\n")
         case .ready:
             if isAccepting { return AdminResponse(.ok, "ready\n") }
-            if isDraining { return AdminResponse(.serviceUnavailable, "not accepting: draining\n") }
+            if isDraining {
+                let stillAccepting = reactorMetrics.allSatisfy { $0.common.load(.accepting) == 1 }
+                return AdminResponse(.serviceUnavailable, stillAccepting ? "draining: accepting until --drain-delay ends\n" : "not accepting: draining\n")
+            }
             return AdminResponse(.serviceUnavailable, "not accepting: at --max-connections (\(descriptorPlan.maxConnections))\n")
         }
     }

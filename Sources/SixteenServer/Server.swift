@@ -161,6 +161,12 @@ public final class Server: Sendable {
         }
     }
 
+    /// Says the server is draining (`/ready` answers 503) while every reactor
+    /// still accepts: the `--drain-delay` before `requestShutdown`.
+    public func announceDrain() {
+        draining.store(true, ordering: .relaxed)
+    }
+
     /// Asks every reactor to stop accepting and drain. Safe from any thread,
     /// idempotent, and returns at once; `wait()` returns once drained. The
     /// admin listener keeps answering (`/ready` says 503) until then.

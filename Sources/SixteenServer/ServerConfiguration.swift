@@ -173,6 +173,11 @@ public struct ServerConfiguration: Sendable, Equatable {
     /// required (`--proxy-protocol`; see `ProxiedHandler`). The admin
     /// listener never takes one.
     public var proxyProtocol = false
+    /// After SIGTERM or SIGINT, how long to go on accepting while `/ready`
+    /// answers 503, before the listeners close and the drain begins: time
+    /// for a balancer's health check to take this daemon out, so that no
+    /// connection meets a closed port (`--drain-delay`).
+    public var drainDelay: Duration = .zero
 
     /// One service: `served` on `port`.
     public init(

@@ -19,8 +19,10 @@ struct ServerCommand: ParsableCommand {
             With --protocol upper the server always drains reads: output a client has not read yet is kept \
             in memory up to --high-water-mark per connection (and --memory-budget in all), then spilled to an \
             unnamed file in --spill-dir, and a client past --max-pending is closed. With --admin, an HTTP \
-            listener serves /metrics (Prometheus), /healthz and /ready. Signals: SIGINT or SIGTERM drains, \
-            a second one or SIGQUIT stops at once, SIGUSR1 logs every counter, SIGHUP and SIGUSR2 are reserved.
+            listener serves /metrics (Prometheus), /healthz and /ready. Signals: SIGINT or SIGTERM drains \
+            (after --drain-delay, while /ready answers 503), a second one or SIGQUIT stops at once, SIGUSR1 \
+            logs every counter, SIGUSR2 upgrades to the binary on disk (it takes the listening sockets, then \
+            this process drains), SIGHUP is reserved.
             """
     )
 
@@ -87,6 +89,10 @@ struct ServerCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Seconds sessions in flight may take to finish after SIGINT or SIGTERM (default: 5).", valueName: "seconds"),
             transform: Seconds.zeroOrMore)
     var shutdownTimeout = Seconds(5)
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Behind a balancer: seconds to go on accepting after SIGINT or SIGTERM while /ready answers 503, before the listeners close and the drain begins; longer than the balancer's health check takes to mark the daemon down (default: 0).", valueName: "seconds"),
+            transform: Seconds.zeroOrMore)
+    var drainDelay = Seconds(0)
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Connections accepted per listener wake-up at most (default: 64).", valueName: "n"),
             transform: wholeNumber(in: 1...65536))
@@ -199,6 +205,7 @@ struct ServerCommand: ParsableCommand {
         )
         configuration.inherited = inherited
         configuration.proxyProtocol = proxyProtocol
+        configuration.drainDelay = drainDelay.duration
         let server: Server
         do {
             server = try Server(configuration: configuration, logger: logger)

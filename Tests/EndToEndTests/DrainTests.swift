@@ -42,6 +42,34 @@ final class DrainTests: XCTestCase {
         XCTAssertEqual(totals["sessions_aborted"], 0)
         XCTAssertEqual(totals["sessions_reset"], 0)
     }
+
+    /// `--drain-delay`: after SIGTERM, /ready answers 503 at once while new
+    /// connections are still served; when the delay is over, the listener
+    /// closes and the daemon exits 0.
+    func testDrainDelayKeepsAcceptingWhileUnready() throws {
+        let server = try ChildProcess(sixteenExecutable, [
+            "server", "-p", "0", "--reactors", "2", "--admin", "127.0.0.1:0", "--drain-delay", "1.5",
+        ])
+        children.append(server)
+        let port = try XCTUnwrap(server.readLine().flatMap(port(fromListeningLine:)))
+        XCTAssertTrue(server.waitForStandardError(containing: "Admin listener at"))
+        let admin = try XCTUnwrap(adminPort(fromStandardError: server.standardError()))
+        XCTAssertEqual(try httpGet(port: admin, "/ready")?.status, 200)
+        server.signal(SIGTERM)
+        XCTAssertTrue(server.waitForStandardError(containing: "Received SIGTERM: /ready answers 503; accepting for 1.5 seconds more (--drain-delay)"),
+                      server.standardError())
+        let unready = try XCTUnwrap(httpGet(port: admin, "/ready"))
+        XCTAssertEqual(unready.status, 503)
+        XCTAssertEqual(unready.body, "draining: accepting until --drain-delay ends\n")
+        for _ in 0..<5 {
+            XCTAssertEqual(try exchangeSixteen(host: "127.0.0.1", port: port, timeout: .seconds(5)), sixteenReply)
+        }
+        XCTAssertTrue(server.waitForStandardError(containing: "The --drain-delay is over: no longer accepting; draining"), server.standardError())
+        XCTAssertEqual(server.waitForExit(), 0, server.standardError())
+        XCTAssertThrowsError(try DeadlineConnection(host: "127.0.0.1", port: port, timeout: .seconds(2)), "the listener is closed")
+        let totals = try XCTUnwrap(exitTotals(in: server.standardError()), server.standardError())
+        XCTAssertEqual(totals["sessions_replied"], 5)
+    }
 }
 
 /// After a flood of connections ends, the daemon gives its memory back.
