@@ -88,9 +88,13 @@ public final class ChildProcess: @unchecked Sendable {
     private var consumed = 0
     private var readers: [ReactorThread] = []
 
-    public init(_ executable: URL, _ arguments: [String]) throws {
+    /// Runs `executable`; `environment` is added to this process's own.
+    public init(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws {
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = stdoutPipe
         process.standardError = stderrPipe
         process.standardInput = FileHandle.nullDevice
@@ -357,10 +361,28 @@ public final class NotifyListener: @unchecked Sendable {
 /// A TCP port on 127.0.0.1 that nothing listens on now (for tools that
 /// cannot be given port 0 and say which they took).
 public func freeLoopbackPort() throws -> Int {
-    let fd = try Socket.listen(on: SocketAddress.resolve(host: "127.0.0.1", port: 0, passive: true)[0], reusePort: false, backlog: 1)
+    try freePort(on: "127.0.0.1")
+}
+
+/// A free port on `host` (a loopback address), for a process to bind later.
+/// On 127.0.0.2 and above no outgoing connection takes it meanwhile: their
+/// source address is 127.0.0.1.
+public func freePort(on host: String) throws -> Int {
+    let fd = try Socket.listen(on: SocketAddress.resolve(host: host, port: 0, passive: true)[0], reusePort: false, backlog: 1)
     defer { Socket.close(fd) }
     guard let port = SocketAddress.local(of: fd)?.port else { throw POSIXError(.EADDRNOTAVAIL) }
     return port
+}
+
+/// The path of `name` on `$PATH` (and in /usr/sbin and /sbin, where Debian
+/// puts daemons such as haproxy).
+public func executable(named name: String) -> URL? {
+    let path = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/sbin:/sbin"
+    for directory in path.split(separator: ":") where !directory.isEmpty {
+        let candidate = "\(directory)/\(name)"
+        if access(candidate, X_OK) == 0 { return URL(fileURLWithPath: candidate) }
+    }
+    return nil
 }
 
 /// The uid a process runs as, from `/proc/PID/status`.
