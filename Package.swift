@@ -36,6 +36,12 @@ let package = Package(
             path: "CLibEv",
             providers: [.apt(["libev-dev"])]
         ),
+        // zlib, from Debian's zlib1g-dev, for the compressed histograms of .hlog files.
+        .systemLibrary(
+            name: "CZlib",
+            path: "CZlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // A thin layer over libev: loops, watchers, threads, and socket calls with typed outcomes.
         .target(
             name: "Reactor",
@@ -67,7 +73,7 @@ let package = Package(
         .target(
             name: "SixteenClient",
             dependencies: [
-                "Reactor", "SixteenProtocol",
+                "Reactor", "SixteenProtocol", "CZlib",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
