@@ -63,6 +63,13 @@ public final class EventLoop {
         ev_break(raw, SIXTEEN_EVBREAK_ALL)
     }
 
+    /// Brings the loop's cached time up to date. Timers count from it, so a
+    /// loop made long before it runs (a load run waiting for --start-at) must
+    /// call this before starting any, or they fire early by the wait.
+    public func updateNow() {
+        ev_now_update(raw)
+    }
+
     /// Whether the backend is epoll (it should be, on Linux).
     public var usesEpoll: Bool {
         ev_backend(raw) == SIXTEEN_EVBACKEND_EPOLL

@@ -25,11 +25,17 @@ public struct LoadConfiguration: Sendable {
     public var hardDeadline: Duration
     /// Source addresses to spread connections over (empty: the kernel's choice).
     public var sources: [SocketAddress]
+    /// Keep figures per interval of this length (for `--json`'s series and
+    /// `--hlog`); nil: only the run's totals.
+    public var interval: Duration?
+    /// Begin when the wall clock reads this (`--start-at`), not at once.
+    public var startAt: WallTime?
 
     public init(
         host: String, port: Int, mode: LoadMode, connections: Int, threads: Int,
         sessions: Int?, duration: Duration?, warmup: Duration = .zero, rate: Double? = nil,
-        timeout: Duration = .seconds(10), hardDeadline: Duration? = nil, sources: [SocketAddress] = []
+        timeout: Duration = .seconds(10), hardDeadline: Duration? = nil, sources: [SocketAddress] = [],
+        interval: Duration? = nil, startAt: WallTime? = nil
     ) {
         self.host = host
         self.port = port
@@ -42,6 +48,8 @@ public struct LoadConfiguration: Sendable {
         self.rate = rate
         self.timeout = timeout
         self.sources = sources
+        self.interval = interval
+        self.startAt = startAt
         if let hardDeadline {
             self.hardDeadline = hardDeadline
         } else if let duration {

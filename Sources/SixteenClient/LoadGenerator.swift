@@ -29,8 +29,13 @@ public struct LoadProgress: Sendable {
 
 /// Runs `configuration` to the end (quota, duration or hard deadline) and
 /// reports. Worker threads drive the connections; the calling thread only
-/// keeps time, prints progress and enforces the hard deadline.
-public func runLoad(_ configuration: LoadConfiguration, progress: ((LoadProgress) -> Void)? = nil) throws(LoadError) -> LoadReport {
+/// keeps time, prints progress, enforces the hard deadline, and, with
+/// `configuration.interval`, gathers the intervals (the series, and `log`
+/// if given, headed by `logComment`). With `configuration.startAt` the
+/// calling thread first sleeps until then, once everything is set up, so
+/// the start is as close to that time as the clock allows.
+public func runLoad(_ configuration: LoadConfiguration, log: IntervalLogWriter? = nil, logComment: String = "Logged with sixteen load",
+                    progress: ((LoadProgress) -> Void)? = nil) throws(LoadError) -> LoadReport {
     let target: SocketAddress
     do {
         target = try SocketAddress.resolve(host: configuration.host, port: configuration.port, passive: false)[0]
@@ -69,7 +74,12 @@ public func runLoad(_ configuration: LoadConfiguration, progress: ((LoadProgress
         if finishedCount.load(ordering: .acquiring) == threads { control.breakAll() }
     }
     finished.start()
+    if let startAt = configuration.startAt {
+        startAt.sleepUntil()
+        control.updateNow()
+    }
     let startedNanos = MonotonicClock.nanoseconds()
+    let startTime = WallTime.now()
     func snapshot() -> LoadProgress {
         var done = 0, inFlight = 0, errors = 0
         for handle in workers {
@@ -95,6 +105,16 @@ public func runLoad(_ configuration: LoadConfiguration, progress: ((LoadProgress
 
     let cpuBefore = cpuSeconds()
     let start = Instant(nanoseconds: startedNanos)
+    let collector = configuration.interval.map { interval in
+        IntervalCollector(rings: workers.compactMap(\.worker.intervals), start: start, wallStart: startTime, interval: interval,
+                          warmup: configuration.warmup, log: log, comment: logComment)
+    }
+    let collecting = TimerWatcher(loop: control) { collector?.collectReady(now: Instant(nanoseconds: MonotonicClock.nanoseconds())) }
+    if let interval = configuration.interval {
+        // Just after each boundary, when the workers' own timers have moved on.
+        let seconds = Double(interval.nanoseconds) / 1e9
+        collecting.start(after: seconds + 0.02, repeat: seconds)
+    }
     let wakeup = finished.wakeup
     var running: [ReactorThread] = []
     do {
@@ -115,9 +135,12 @@ public func runLoad(_ configuration: LoadConfiguration, progress: ((LoadProgress
     ticker.stop()
     deadline.stop()
     finished.stop()
+    collecting.stop()
     let endNanos = MonotonicClock.nanoseconds()
+    collector?.finish(end: Instant(nanoseconds: endNanos))
     return LoadReport(configuration: configuration, workers: workers.map(\.worker), start: start,
-                      end: Instant(nanoseconds: endNanos), cpuSeconds: cpuSeconds() - cpuBefore, hitDeadline: hitDeadline)
+                      end: Instant(nanoseconds: endNanos), cpuSeconds: cpuSeconds() - cpuBefore, hitDeadline: hitDeadline,
+                      startTime: startTime, series: collector?.series ?? [])
 }
 
 /// A worker handed to its own thread; only `stopWakeup` and `counters` are touched from elsewhere while it runs.

@@ -5,25 +5,6 @@ import Histogram
 import Reactor
 import SixteenProtocol
 
-/// Latency percentiles, in microseconds.
-public struct LatencySummary: Equatable, Sendable {
-    public var p50: Double
-    public var p90: Double
-    public var p99: Double
-    public var p999: Double
-    public var max: Double
-
-    init(_ histogram: Histogram<UInt64>) {
-        func micros(_ value: UInt64) -> Double { Double(value) / 1000 }
-        let empty = histogram.totalCount == 0
-        p50 = empty ? 0 : micros(histogram.valueAtPercentile(50))
-        p90 = empty ? 0 : micros(histogram.valueAtPercentile(90))
-        p99 = empty ? 0 : micros(histogram.valueAtPercentile(99))
-        p999 = empty ? 0 : micros(histogram.valueAtPercentile(99.9))
-        max = empty ? 0 : micros(histogram.max)
-    }
-}
-
 /// What a load run measured.
 public struct LoadReport: Sendable {
     public let mode: LoadMode
@@ -47,15 +28,20 @@ public struct LoadReport: Sendable {
     /// Sessions the schedule called for (`--rate` over `-d`, or `-n`) that
     /// never started: the server could not keep up, or the hard deadline came.
     public let dropped: Int
+    /// When the run began, on the wall clock.
+    public let startTime: WallTime
+    /// Figures per `--interval`, from the start (empty without intervals).
+    public let series: [IntervalFigures]
 
-    init(configuration: LoadConfiguration, workers: [LoadWorker], start: Instant, end: Instant, cpuSeconds: Double, hitDeadline: Bool) {
+    init(configuration: LoadConfiguration, workers: [LoadWorker], start: Instant, end: Instant, cpuSeconds: Double, hitDeadline: Bool,
+         startTime: WallTime, series: [IntervalFigures]) {
         mode = configuration.mode
         connections = configuration.connections
         threads = workers.count
         rate = configuration.rate
         var outcomes: [LoadOutcome: Int] = [:]
-        var corrected = Histogram<UInt64>(lowestDiscernibleValue: 1_000, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
-        var uncorrected = corrected
+        var corrected = LatencyHistogram.make()
+        var uncorrected = LatencyHistogram.make()
         var measured = 0, octets = 0, outOfRange = 0, started = 0, established = 0, dropped = 0
         var lastFinish = start
         for worker in workers {
@@ -87,10 +73,12 @@ public struct LoadReport: Sendable {
         latencyOutOfRange = outOfRange
         clientCPUSeconds = cpuSeconds
         self.hitDeadline = hitDeadline
+        self.startTime = startTime
+        self.series = series
     }
 
     /// Sessions that failed: every outcome but `ok` and `unfinished`.
-    public var errors: Int { outcomes.filter { $0.key != .ok && $0.key != .unfinished }.values.reduce(0, +) }
+    public var errors: Int { outcomes.filter { $0.key.isFailure }.values.reduce(0, +) }
     /// Sessions the hard deadline cut off.
     public var unfinished: Int { outcomes[.unfinished] ?? 0 }
     public var sessionsPerSecond: Double { Double(measuredSessions) / measuredSeconds }
@@ -119,32 +107,29 @@ public struct LoadReport: Sendable {
         var lines: [String] = []
         lines.append("\(modeName): \(plural(connections, "connection")) on \(plural(threads, "thread"))"
                      + (rate.map { ", open loop at \(significant($0)) sessions/s" } ?? ", closed loop"))
-        lines.append("  sessions   \(measuredSessions) measured in \(format(measuredSeconds, 2)) s, \(sessionsStarted) started in all"
-                     + (dropped > 0 ? ", \(dropped) dropped (never started)" : ""))
-        lines.append("  throughput \(significant(sessionsPerSecond)) sessions/s, \(format(megabytesPerSecond, 2)) MB/s received")
+        lines.append(SummaryLines.sessions(measuredSessions, seconds: measuredSeconds,
+                                           detail: ", \(sessionsStarted) started in all" + (dropped > 0 ? ", \(dropped) dropped (never started)" : "")))
+        lines.append(SummaryLines.throughput(sessionsPerSecond, megabytesPerSecond: megabytesPerSecond))
         if measuredSessions == 0 {
-            lines.append("  latency    none measured")
+            lines.append(SummaryLines.noLatency)
         } else {
-            lines.append("  latency    p50 \(ms(latency.p50))  p90 \(ms(latency.p90))  p99 \(ms(latency.p99))  p99.9 \(ms(latency.p999))  max \(ms(latency.max))"
-                         + (rate == nil ? "" : "  (from intended start)"))
+            lines.append(SummaryLines.latency(latency, note: rate == nil ? nil : "from intended start"))
             if rate != nil {
-                lines.append("  uncorrected p50 \(ms(uncorrectedLatency.p50))  p90 \(ms(uncorrectedLatency.p90))  p99 \(ms(uncorrectedLatency.p99))  p99.9 \(ms(uncorrectedLatency.p999))  max \(ms(uncorrectedLatency.max))  (from actual start)")
+                lines.append(SummaryLines.latency(uncorrectedLatency, uncorrected: true, note: "from actual start"))
             }
         }
         lines.append("  client CPU \(format(clientCPUSeconds, 2)) s, \(format(clientCPUMicrosecondsPerSession, 1)) µs per session")
-        let failures = LoadOutcome.allCases.filter { $0 != .ok && $0 != .unfinished && (outcomes[$0] ?? 0) > 0 }
+        let failures = LoadOutcome.allCases.filter { $0.isFailure && (outcomes[$0] ?? 0) > 0 }
         lines.append("  errors     " + (failures.isEmpty ? "none" : failures.map { "\($0.label) \(outcomes[$0]!)" }.joined(separator: ", ")))
         if hitDeadline { lines.append("  stopped by the hard deadline (--max-time): \(plural(unfinished, "session")) unfinished") }
         if latencyOutOfRange > 0 { lines.append("  \(latencyOutOfRange) latencies above an hour were counted but not binned") }
         return lines.joined(separator: "\n")
     }
 
-    /// One JSON object, for scripts.
+    /// One JSON object, for scripts. Keys are never renamed or removed
+    /// (scripts depend on them); new ones go at the end.
     public var json: String {
-        func latencyObject(_ l: LatencySummary) -> String {
-            "{\"p50\": \(l.p50), \"p90\": \(l.p90), \"p99\": \(l.p99), \"p99_9\": \(l.p999), \"max\": \(l.max)}"
-        }
-        let errorFields = LoadOutcome.allCases.filter { $0 != .ok && $0 != .unfinished }.map { "\"\($0.label.replacingSpaces)\": \(outcomes[$0] ?? 0)" }.joined(separator: ", ")
+        let errorFields = LoadOutcome.allCases.filter(\.isFailure).map { "\"\($0.label.replacingSpaces)\": \(outcomes[$0] ?? 0)" }.joined(separator: ", ")
         var fields: [String] = [
             "\"mode\": \"\(modeKey)\"",
             "\"connections\": \(connections)",
@@ -160,14 +145,16 @@ public struct LoadReport: Sendable {
             "\"elapsed_seconds\": \(elapsedSeconds)",
             "\"sessions_per_second\": \(sessionsPerSecond)",
             "\"megabytes_per_second\": \(megabytesPerSecond)",
-            "\"latency_us\": \(latencyObject(latency))",
-            "\"uncorrected_latency_us\": \(latencyObject(uncorrectedLatency))",
+            "\"latency_us\": \(latency.json)",
+            "\"uncorrected_latency_us\": \(uncorrectedLatency.json)",
             "\"latency_out_of_range\": \(latencyOutOfRange)",
             "\"client_cpu_seconds\": \(clientCPUSeconds)",
             "\"client_cpu_us_per_session\": \(clientCPUMicrosecondsPerSession)",
             "\"hit_deadline\": \(hitDeadline)",
             "\"sessions_unfinished\": \(unfinished)",
             "\"sessions_dropped\": \(dropped)",
+            "\"start_time\": \"\(startTime.rfc3339)\"",
+            "\"series\": [" + series.map(\.json).joined(separator: ", ") + "]",
         ]
         if case .upper(let bytes, let sendAll) = mode {
             fields.insert("\"bytes_per_session\": \(bytes), \"pattern\": \"\(sendAll ? "send-all" : "interleaved")\"", at: 1)
@@ -185,6 +172,10 @@ public struct LoadReport: Sendable {
 }
 
 extension LoadOutcome {
+    /// Whether it counts as an error: every outcome but `ok` and `unfinished`
+    /// (cut off by the hard deadline, which is the run's doing, not the server's).
+    public var isFailure: Bool { self != .ok && self != .unfinished }
+
     /// The name used in summaries and JSON keys.
     public var label: String {
         switch self {
@@ -203,37 +194,3 @@ extension LoadOutcome {
 extension String {
     fileprivate var replacingSpaces: String { String(map { $0 == " " ? "_" : $0 }) }
 }
-
-/// `value` with `digits` decimals, without Foundation.
-func format(_ value: Double, _ digits: Int) -> String {
-    guard value.isFinite else { return "\(value)" }
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let rounded = (value * scale).rounded() / scale
-    var text = "\(rounded)"
-    if digits == 0, text.hasSuffix(".0") { text.removeLast(2) }
-    if let dot = text.firstIndex(of: "."), text.distance(from: dot, to: text.endIndex) - 1 < digits {
-        text += String(repeating: "0", count: digits - (text.distance(from: dot, to: text.endIndex) - 1))
-    }
-    return text
-}
-
-/// `n thing` or `n things`.
-func plural(_ value: Int, _ thing: String) -> String {
-    "\(value) \(value == 1 ? thing : thing + "s")"
-}
-
-/// A rate with as many decimals as it needs to show three significant
-/// figures, at least one and at most six: `19510.5`, `2.5`, `0.01`.
-func significant(_ value: Double) -> String {
-    guard value.isFinite, value > 0, value < 10 else { return format(value, 1) }
-    let digits = max(1, min(6, 2 - Int(log10(value).rounded(.down))))
-    var text = format(value, digits)
-    while text.hasSuffix("0"), let dot = text.firstIndex(of: "."), text.distance(from: dot, to: text.endIndex) > 2 {
-        text.removeLast()
-    }
-    return text
-}
-
-/// Microseconds as milliseconds with three decimals.
-private func ms(_ micros: Double) -> String { format(micros / 1000, 3) + " ms" }

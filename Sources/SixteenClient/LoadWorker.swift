@@ -6,39 +6,6 @@ import Reactor
 import SixteenProtocol
 import Synchronization
 
-/// Counts one worker keeps; only its thread writes them, anyone may read.
-final class LoadCounters: Sendable {
-    let started = Atomic<Int>(0)
-    let inFlight = Atomic<Int>(0)
-    let octetsSent = Atomic<Int>(0)
-    let octetsReceived = Atomic<Int>(0)
-    let connected = Atomic<Int>(0)
-    /// Sessions the schedule called for that never started (the open loop's `-d`).
-    let dropped = Atomic<Int>(0)
-    private let outcomes = (0..<LoadOutcome.allCases.count).map { _ in AtomicBox() }
-
-    final class AtomicBox: Sendable {
-        let value = Atomic<Int>(0)
-    }
-
-    @inline(__always)
-    func add(_ counter: borrowing Atomic<Int>, _ delta: Int = 1) {
-        counter.addFromOwner(delta)
-    }
-
-    func count(_ outcome: LoadOutcome) {
-        add(outcomes[Self.index(outcome)].value)
-    }
-
-    func outcomeCount(_ outcome: LoadOutcome) -> Int {
-        outcomes[Self.index(outcome)].value.load(ordering: .relaxed)
-    }
-
-    private static func index(_ outcome: LoadOutcome) -> Int {
-        LoadOutcome.allCases.firstIndex(of: outcome)!
-    }
-}
-
 /// One connection of a worker, at a stable address (its watchers live here).
 struct LoadSlot {
     var io = PooledIOStorage()
@@ -82,8 +49,11 @@ final class LoadWorker: PooledWatcherOwner {
     private var stopTimer: TimerWatcher!
 
     /// Latency from the intended start (corrected for coordinated omission) and from the actual start, in ns.
-    var corrected = Histogram<UInt64>(lowestDiscernibleValue: 1_000, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
-    var uncorrected = Histogram<UInt64>(lowestDiscernibleValue: 1_000, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: .three)
+    var corrected = LatencyHistogram.make()
+    var uncorrected = LatencyHistogram.make()
+    /// The same, and failures, per interval (with `configuration.interval`).
+    let intervals: IntervalRing?
+    private var intervalTimer: TimerWatcher?
     /// Latencies past the histogram's range (an hour): counted, never dropped silently.
     var outOfRange = 0
     var measuredSessions = 0
@@ -96,6 +66,7 @@ final class LoadWorker: PooledWatcherOwner {
         self.configuration = configuration
         self.target = target
         self.quota = quota
+        intervals = configuration.interval.map { IntervalRing(interval: $0) }
         loop = try EventLoop()
         slotCount = connections
         slots = .allocate(capacity: connections)
@@ -114,6 +85,9 @@ final class LoadWorker: PooledWatcherOwner {
         stopWatcher = AsyncWatcher(loop: loop) { [unowned self] in self.abandonAll() }
         stopTimer = TimerWatcher(loop: loop) { [unowned self] in self.stopStarting() }
         stopWatcher.start()
+        if let intervals {
+            intervalTimer = TimerWatcher(loop: loop) { [unowned self] in intervals.advance(at: self.now) }
+        }
     }
 
     deinit {
@@ -126,7 +100,17 @@ final class LoadWorker: PooledWatcherOwner {
 
     /// Runs every connection until the quota or the duration is done.
     func run(startingAt start: Instant) {
+        // The loop was made before a --start-at wait: its idea of now must catch up.
+        loop.updateNow()
         startedAt = start
+        if let intervals, let intervalTimer {
+            intervals.begin(at: start)
+            intervalTimer.start(after: intervals.secondsToNextBoundary(from: now), repeat: intervals.intervalSeconds)
+        }
+        defer {
+            intervalTimer?.stop()
+            intervals?.finish()
+        }
         measureFrom = start + configuration.warmup
         if let duration = configuration.duration {
             stopStartingAt = measureFrom + duration
@@ -207,7 +191,9 @@ final class LoadWorker: PooledWatcherOwner {
         }
         if quota != nil { quota! -= 1 }
         setWaiting(entry, false)
-        entry.pointee.intendedStart = intended
+        // Closed loop: the intended start is the actual one, so both tags of
+        // the interval log hold the same data, to the nanosecond.
+        entry.pointee.intendedStart = configuration.rate == nil ? time : intended
         entry.pointee.actualStart = time
         entry.pointee.session = LoadSession(mode: configuration.mode, timeout: configuration.timeout)
         entry.pointee.writeBlocked = false
@@ -372,9 +358,16 @@ final class LoadWorker: PooledWatcherOwner {
             let fromActual = max(0, end.nanoseconds - entry.pointee.actualStart.nanoseconds)
             if !corrected.record(UInt64(max(fromIntended, 1_000))) { outOfRange += 1 }
             uncorrected.record(UInt64(max(fromActual, 1_000)))
+            if let slot = intervals?.slot(at: time) {
+                slot.pointee.corrected.record(UInt64(max(fromIntended, 1_000)))
+                slot.pointee.uncorrected.record(UInt64(max(fromActual, 1_000)))
+                slot.pointee.sessions += 1
+            }
             measuredSessions += 1
             measuredOctets += entry.pointee.session.octetsReceived
             lastFinish = max(lastFinish, time)
+        } else if outcome.isFailure, let slot = intervals?.slot(at: time) {
+            slot.pointee.errors += 1
         }
         next(index, after: outcome)
     }

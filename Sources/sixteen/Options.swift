@@ -37,15 +37,28 @@ struct Seconds: CustomStringConvertible, Sendable {
         try parse(text, allowZero: true)
     }
 
+    /// From 0.1 s to an hour: the length of `sixteen load --interval`.
+    static func interval(_ text: String) throws -> Seconds {
+        guard let value = decimal(text), value >= 0.1, value <= 3600 else {
+            throw InvalidValue("seconds must be a number from 0.1 to 3600 (an hour)")
+        }
+        return Seconds(duration: .nanoseconds(Int64(value * 1e9)), text: text)
+    }
+
     private static func parse(_ text: String, allowZero: Bool) throws -> Seconds {
         let range = allowZero ? "from 0 to 31536000 (a year)" : "more than 0 and at most 31536000 (a year)"
-        // Decimal digits and one point only: Double() would also take hex
-        // (`0x10`), exponents and `nan`.
-        guard !text.isEmpty, text.allSatisfy({ $0.isASCIIDigit || $0 == "." }), text.filter({ $0 == "." }).count <= 1,
-              let value = Double(text), value.isFinite, allowZero ? value >= 0 : value > 0, value <= longestSeconds else {
+        guard let value = decimal(text), allowZero ? value >= 0 : value > 0, value <= longestSeconds else {
             throw InvalidValue("seconds must be a number \(range)")
         }
         return Seconds(duration: .nanoseconds(Int64(value * 1e9)), text: text)
+    }
+
+    /// Decimal digits and one point only: Double() would also take hex
+    /// (`0x10`), exponents and `nan`.
+    private static func decimal(_ text: String) -> Double? {
+        guard !text.isEmpty, text.allSatisfy({ $0.isASCIIDigit || $0 == "." }), text.filter({ $0 == "." }).count <= 1,
+              let value = Double(text), value.isFinite else { return nil }
+        return value
     }
 
     private init(duration: Duration, text: String) {

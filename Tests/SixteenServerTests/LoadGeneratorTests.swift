@@ -92,6 +92,22 @@ final class LoadGeneratorTests: ServerTestCase {
         XCTAssertTrue(json.hasPrefix("{") && json.hasSuffix("}"))
     }
 
+    /// `--json`'s series: intervals from the run's start, warm-up included
+    /// (no session measured there), adding up to the run's totals.
+    func testTheSeriesAddsUpToTheTotals() throws {
+        let server = try startServer()
+        let report = try runLoad(LoadConfiguration(
+            host: "127.0.0.1", port: server.address.port, mode: .sixteen, connections: 10, threads: 2,
+            sessions: nil, duration: .seconds(1), warmup: .milliseconds(500), rate: 400, interval: .milliseconds(250)))
+        XCTAssertEqual(report.series.map(\.sessions).reduce(0, +), report.measuredSessions)
+        XCTAssertEqual(report.series.map(\.errors).reduce(0, +), report.errors)
+        XCTAssertEqual(report.series.prefix(6).map(\.startSeconds), [0, 0.25, 0.5, 0.75, 1.0, 1.25])
+        XCTAssertEqual(report.series.prefix(2).map(\.sessions), [0, 0], "the warm-up is not measured")
+        XCTAssertGreaterThan(report.series[2].sessions, 50)
+        XCTAssertGreaterThan(report.measuredSessions, 300, "about 400: 400/s for the second after the warm-up")
+        XCTAssertTrue(report.json.contains("\"series\": [{\"start_seconds\": 0.0, \"seconds\": 0.25, \"sessions\": 0, \"errors\": 0, \"p50_us\": 0.0, \"p99_us\": 0.0}, "), report.json)
+    }
+
     func testRefusedConnectionsAreCounted() throws {
         let listener = try Socket.listen(on: loopback, reusePort: false, backlog: 1)
         let port = try XCTUnwrap(SocketAddress.local(of: listener)?.port)
