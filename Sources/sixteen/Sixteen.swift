@@ -11,7 +11,7 @@ struct Sixteen: ParsableCommand {
         commandName: "sixteen",
         abstract: "An event-driven, nonblocking TCP server (and its clients) for the protocols of Foundations of Python Network Programming, chapter 3.",
         version: BuildInfo.versionLine,
-        subcommands: [ServerCommand.self, ClientCommand.self, StreamCommand.self, LoadCommand.self, StatsCommand.self]
+        subcommands: [ServerCommand.self, ClientCommand.self, StreamCommand.self, LoadCommand.self, ReportCommand.self, StatsCommand.self]
     )
 
     static var commandNames: [String] { configuration.subcommands.map { $0.configuration.commandName ?? "" } }

@@ -9,7 +9,9 @@ import XCTest
 /// error one line and exit 1. Servers bind 192.0.2.1 (TEST-NET-1, never an
 /// address of this machine), so a value that is valid fails at bind at once;
 /// clients connect to port 1 of 127.0.0.1, refused at once. Nothing is sent
-/// off this machine.
+/// off this machine. Every run has a fresh directory of its own as its
+/// working directory (removed afterwards), where a valid `--hlog` value
+/// puts its file.
 final class UsageSweepTests: XCTestCase {
     private let badValues = ["-1", "0", "99999999999999999999999", "garbage", "1.5G", "1e20", "", "-", "0x10", "NaN"]
 
@@ -27,6 +29,7 @@ final class UsageSweepTests: XCTestCase {
         case "stream": return [command, "127.0.0.1", "16"] + (option == "p" ? [] : ["-p", "1"])
         case "load": return [command, "127.0.0.1"] + (option == "p" ? [] : ["-p", "1"]) + (["n", "d"].contains(option) ? [] : ["-n", "1"])
         case "stats": return [command, "127.0.0.1:1"]
+        case "report": return [command, "missing.hlog"]
         default: return [command]
         }
     }
@@ -50,12 +53,14 @@ final class UsageSweepTests: XCTestCase {
             // Bad positional values.
             switch name {
             case "stream": cases += badValues.map { [name, "127.0.0.1", $0, "-p", "1"] }
-            case "stats": cases += badValues.map { [name, $0] }
+            case "stats", "report": cases += badValues.map { [name, $0] }
             default: break
             }
         }
         XCTAssertGreaterThan(cases.count, 300, "the sweep found too few options")
         let all = cases
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sixteen-sweep-\(getpid())-\(MonotonicClock.nanoseconds())")
+        defer { try? FileManager.default.removeItem(at: scratch) }
         let runs = Lock<[Run]>([])
         let next = Lock(0)
         try onThreads(4) { _ in
@@ -65,7 +70,11 @@ final class UsageSweepTests: XCTestCase {
                     return value
                 }
                 guard index < all.count else { return }
-                let result = try? runToCompletion(sixteenExecutable, all[index], timeout: .seconds(15))
+                let directory = scratch.appendingPathComponent("\(index)")
+                try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                let result = try? runToCompletion(URL(fileURLWithPath: "/bin/sh"),
+                                                  ["-c", "cd \"$0\" && exec \"$@\"", directory.path, sixteenExecutable.path] + all[index],
+                                                  timeout: .seconds(15))
                 runs.withLock { $0.append(Run(arguments: all[index], status: result?.status, stderr: result?.stderr ?? "(did not run)")) }
             }
         }
@@ -99,12 +108,16 @@ final class UsageSweepTests: XCTestCase {
             (["server", "--max-pending", "1.5G", "--protocol", "upper"], "sixteen: The value '1.5G' is invalid for '--max-pending <size>': sizes are a whole number of octets from 1 to 1024G, optionally with K, M or G (KiB, MiB, GiB) (see 'sixteen server --help')\n"),
             (["server", "-p", "-1"], "sixteen: The value '-1' is invalid for '-p <port>': must be a whole number from 0 to 65535 (see 'sixteen server --help')\n"),
             (["stream", "127.0.0.1", "-1"], "sixteen: invalid value '-1': negative numbers are never valid here (see 'sixteen stream --help')\n"),
-            (["nosuch"], "sixteen: unknown command 'nosuch': the commands are server, client, stream, load, stats (see 'sixteen --help')\n"),
-            (["help", "nosuch"], "sixteen: unknown command 'nosuch': the commands are server, client, stream, load, stats (see 'sixteen --help')\n"),
+            (["nosuch"], "sixteen: unknown command 'nosuch': the commands are server, client, stream, load, report, stats (see 'sixteen --help')\n"),
+            (["help", "nosuch"], "sixteen: unknown command 'nosuch': the commands are server, client, stream, load, report, stats (see 'sixteen --help')\n"),
             (["server", "--protocol", "sixteen", "--spill-dir", "/nonexistent"], "sixteen: --spill-dir is an option of the upper protocol, and this server speaks only sixteen (--protocol upper, or --listen upper:PORT) (see 'sixteen server --help')\n"),
             (["load", "127.0.0.1", "-n", "1", "--bytes", "1G"], "sixteen: --bytes is an option of --protocol upper, not sixteen (see 'sixteen load --help')\n"),
             (["server", "--protocol", "upper", "--high-water-mark", "32M"], "sixteen: --high-water-mark 32M is more than --memory-budget 16M: no connection could hold it (see 'sixteen server --help')\n"),
             (["server", "--protocol", "upper", "--high-water-mark", "16K", "--memory-budget", "100K", "--reactors", "2"], "sixteen: --memory-budget 100K is less than one 64K chunk for each of the 2 reactors (see 'sixteen server --help')\n"),
+            (["load", "127.0.0.1", "-n", "1", "--interval", "0.05", "--json"], "sixteen: The value '0.05' is invalid for '--interval <seconds>': seconds must be a number from 0.1 to 3600 (an hour) (see 'sixteen load --help')\n"),
+            (["load", "127.0.0.1", "-n", "1", "--hlog", "-"], "sixteen: The value '-' is invalid for '--hlog <file>': give the path of the file to write (not standard output: the summary goes there) (see 'sixteen load --help')\n"),
+            (["load", "127.0.0.1", "-n", "1", "--start-at", "15:00"], "sixteen: The value '15:00' is invalid for '--start-at <time>': give an RFC 3339 time such as 2026-11-26T15:00:00Z (fractions of a second and offsets such as +01:00 allowed) or Unix seconds such as @1790000000.5 (see 'sixteen load --help')\n"),
+            (["report", "a.hlog", "--tag", "tagged"], "sixteen: The value 'tagged' is invalid for '--tag <tag>'. Please provide one of 'corrected' and 'uncorrected'. (see 'sixteen report --help')\n"),
             (["load", "127.0.0.1", "-n", "1", "--source", "127.0.0.1-127.255.255.255"], "sixteen: The value '127.0.0.1-127.255.255.255' is invalid for '--source <range>': give an IPv4 address or a range FIRST-LAST of at most 65,536 addresses, e.g. 127.0.0.1-127.0.0.8 (see 'sixteen load --help')\n"),
             (["server", "--log-level", "trace"], "sixteen: The value 'trace' is invalid for '--log-level <log-level>'. Please provide one of the following: debug, info, notice, warning, error, critical (see 'sixteen server --help')\n"),
         ]
@@ -118,7 +131,7 @@ final class UsageSweepTests: XCTestCase {
     }
 
     func testHelpTextsReadWell() throws {
-        for command in ["server", "client", "stream", "load", "stats"] {
+        for command in ["server", "client", "stream", "load", "report", "stats"] {
             let help = try runToCompletion(sixteenExecutable, [command, "--help"])
             XCTAssertEqual(help.status, 0)
             XCTAssertFalse(help.stdout.contains("\\"), "\(command): a literal backslash in the help")
