@@ -66,8 +66,8 @@ public final class IntervalLogWriter {
     }
 
     /// The header: `comment` (a line, without `#[ ]`), the units, the
-    /// version, StartTime and BaseTime (both `start`, to the millisecond
-    /// below), and the legend.
+    /// version, StartTime and BaseTime (both `start`, a whole millisecond),
+    /// and the legend.
     func writeHeader(comment: String, start: WallTime) {
         let safe = String(comment.map { $0 == "\n" || $0 == "\r" || $0 == "]" ? " " : $0 })
         write([
@@ -116,7 +116,7 @@ public final class IntervalLogWriter {
         }
     }
 
-    /// Nanoseconds to milliseconds, half up.
+    /// Nanoseconds to milliseconds, half up (from -0.5 ms, the least an offset from BaseTime can be).
     static func roundedMillis(_ nanos: Int64) -> Int64 { (nanos + 500_000) / 1_000_000 }
 
     /// Thousandths as a decimal with three places: `1234` is `1.234`.

@@ -152,7 +152,8 @@ final class IntervalCollector {
     private let intervalNanos: Int64
     private let measureFrom: Instant
     private let log: IntervalLogWriter?
-    /// Nanoseconds from BaseTime (the start on the wall clock, to the millisecond below) to `start`.
+    /// Nanoseconds from BaseTime (the start on the wall clock, to the
+    /// nearest millisecond, so the first interval is logged at 0.000) to `start`.
     private let baseOffset: Int64
     private var total = IntervalSlot()
     private var next = 0
@@ -165,8 +166,9 @@ final class IntervalCollector {
         intervalNanos = max(1, interval.nanoseconds)
         measureFrom = start + warmup
         self.log = log
-        baseOffset = wallStart.nanoseconds - wallStart.milliseconds * 1_000_000
-        log?.writeHeader(comment: comment, start: WallTime(nanoseconds: wallStart.milliseconds * 1_000_000))
+        let base = WallTime(nanoseconds: wallStart.nanoseconds + 500_000).milliseconds * 1_000_000
+        baseOffset = wallStart.nanoseconds - base
+        log?.writeHeader(comment: comment, start: WallTime(nanoseconds: base))
     }
 
     /// Takes every interval that is over by `now` and complete in every worker.

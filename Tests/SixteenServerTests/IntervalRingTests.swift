@@ -84,4 +84,29 @@ final class IntervalRingTests: XCTestCase {
         // Interval 0 (0 to 0.5 s) lies inside the warm-up: no line; the series has it.
         XCTAssertEqual(collector.series.map(\.sessions), [0, 1, 1])
     }
+
+    /// BaseTime is the start to the nearest millisecond: the first interval
+    /// is logged at 0.000 however far into its millisecond the run began.
+    func testTheFirstIntervalStartsAtZero() throws {
+        for (nanos, header) in [(Int64(1_790_000_000_123_600_000), "1790000000.124"), (1_790_000_000_999_500_000, "1790000001.000")] {
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("ring-\(getpid())-\(MonotonicClock.nanoseconds()).hlog").path
+            defer { unlink(path) }
+            let writer = try IntervalLogWriter(path: path)
+            let ring = IntervalRing(interval: .seconds(1))
+            ring.begin(at: .zero)
+            let collector = IntervalCollector(rings: [ring], start: .zero, wallStart: WallTime(nanoseconds: nanos), interval: .seconds(1),
+                                              warmup: .zero, log: writer, comment: "test")
+            record(ring, at: 0.5, latency: 1_000)
+            record(ring, at: 1.5, latency: 1_000)
+            ring.finish()
+            collector.finish(end: at(1.9))
+            try writer.close()
+            let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
+            XCTAssertTrue(lines[3].hasPrefix("#[StartTime: \(header) "), String(lines[3]))
+            XCTAssertEqual(lines.dropFirst(6).map { String($0.prefix(while: { $0 != "H" })) }, [
+                "Tag=corrected,0.000,1.000,0.001,", "Tag=uncorrected,0.000,1.000,0.001,",
+                "Tag=corrected,1.000,0.900,0.001,", "Tag=uncorrected,1.000,0.900,0.001,",
+            ])
+        }
+    }
 }
