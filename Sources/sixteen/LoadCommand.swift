@@ -36,7 +36,9 @@ struct LoadCommand: ParsableCommand {
             corrected (latency from each session's intended start) and uncorrected (from its actual start), \
             the same data in a closed loop. Values are nanoseconds (1 microsecond to 1 hour, 3 significant \
             digits); Interval_Max is in milliseconds. The log covers the measured window (after --warmup). \
-            With --json, a series gives each interval's sessions, errors, p50 and p99.
+            With --json, start_time is the start on the wall clock and series gives each interval from it: \
+            sessions measured, errors, p50 and p99 of the corrected latency (the warm-up's intervals are there \
+            too, with errors but no session measured).
 
             The clocks: --start-at waits for this machine's wall clock, so the machines start together only \
             as well as their clocks agree. Run NTP or chrony on every one (chronyc tracking shows the offset): \
