@@ -15,8 +15,8 @@ import SixteenProtocol
 //     or idle timeout) bounds the wait for the header too.
 //  2. A header the parser refuses, or none (the client ends, fails or runs
 //     out of time first): the connection closes with no session, counted
-//     as `sixteen_connections_rejected_total{reason="proxy_header"}` and
-//     warned about, rate-limited.
+//     as `sixteen_connections_rejected_total{reason="proxy_header"}` and,
+//     but for a reset, warned about, rate-limited.
 //  3. A PROXY header names the client: the address logs, warnings and
 //     `--max-connections-per-ip` use from then on (a client over its quota
 //     is closed then, counted as `per_ip`).
