@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", exact: "0.2.0"),
+        // Tests only: generators and shrinking for the state machines' laws (Tests/*/*Properties.swift).
+        .package(url: "https://github.com/x-sheep/swift-property-based", exact: "2.0.1"),
     ],
     targets: [
         // libev, from Debian's libev-dev (no pkg-config file: the module map links `ev`).
@@ -91,7 +93,10 @@ let package = Package(
         // Helpers shared by the integration and end-to-end tests (tests may use Foundation).
         .target(
             name: "TestSupport",
-            dependencies: ["Reactor", "SixteenClient", "SixteenProtocol"],
+            dependencies: [
+                "Reactor", "SixteenClient", "SixteenProtocol",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
@@ -102,7 +107,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SixteenProtocolTests",
-            dependencies: ["SixteenProtocol", "TestSupport"],
+            dependencies: [
+                "SixteenProtocol", "TestSupport",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
@@ -110,6 +118,7 @@ let package = Package(
             dependencies: [
                 "SixteenServer", "SixteenClient", "Reactor", "SixteenProtocol", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict
         ),
