@@ -147,9 +147,22 @@ public struct ProxyHeaderParser: Sendable {
         let version = octets[12] >> 4, command = octets[12] & 0x0F
         guard version == 2 else { return .rejected("unknown PROXY version \(version)") }
         guard command <= 1 else { return .rejected("unknown v2 command \(command)") }
+        guard count > 13 else { return .incomplete }
+        // A PROXY command's family says how long its addresses are: refuse a
+        // family that is not TCP, or a length too short for the addresses,
+        // as soon as they arrive rather than after the body (rule 4).
+        let family = octets[13]
+        let addressLength: Int
+        switch (command, family) {
+        case (0, _), (_, 0x00): addressLength = 0
+        case (_, 0x11): addressLength = 12
+        case (_, 0x21): addressLength = 36
+        default: return .rejected("v2 family \(family) is not TCP")
+        }
         guard count >= 16 else { return .incomplete }
         let length = 16 + (Int(octets[14]) << 8 | Int(octets[15]))
         guard length <= maxV2Length else { return .rejected("v2 header of \(length - 16) octets") }
+        guard length - 16 >= addressLength else { return .rejected("v2 \(family == 0x11 ? "IPv4" : "IPv6") header too short") }
         guard count >= length else { return .incomplete }
         return versionTwo(command: command, family: octets[13], body: UnsafeRawBufferPointer(rebasing: octets[16..<length]), consumed: length)
     }

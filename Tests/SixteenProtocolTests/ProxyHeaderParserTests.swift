@@ -190,19 +190,28 @@ final class ProxyHeaderParserTests: XCTestCase {
         assertRejected(v2(0x2F, 0x11, body), "unknown v2 command 15", at: 13)
     }
 
+    /// Refused at the family octet (the 14th), not after the body: found by
+    /// Fuzz/ProxyHeaderParser, whose reference refuses at the first octet
+    /// that breaks a rule, as the parser's header promises. A UNIX family
+    /// with a 216-octet body was refused only at its 232nd octet.
     func testV2NonTCPFamiliesAreRefused() {
         let body: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0, 2]
-        assertRejected(v2(0x21, 0x12, body), "v2 family 18 is not TCP", at: 28)  // UDP over IPv4
-        assertRejected(v2(0x21, 0x22, Self.v6Full + Self.v6Full + [0, 1, 0, 2]), "v2 family 34 is not TCP", at: 52)
-        assertRejected(v2(0x21, 0x31, [UInt8](repeating: 0x61, count: 216)), "v2 family 49 is not TCP", at: 232)
+        assertRejected(v2(0x21, 0x12, body), "v2 family 18 is not TCP", at: 14)  // UDP over IPv4
+        assertRejected(v2(0x21, 0x22, Self.v6Full + Self.v6Full + [0, 1, 0, 2]), "v2 family 34 is not TCP", at: 14)
+        assertRejected(v2(0x21, 0x31, [UInt8](repeating: 0x61, count: 216)), "v2 family 49 is not TCP", at: 14)
+        assertRejected(v2(0x21, 0x08, []), "v2 family 8 is not TCP", at: 14)  // the fuzzer's input, less its request
+        // LOCAL ignores the family (a health check's addresses, if any, are not used).
+        assertParses(v2(0x20, 0x31, [UInt8](repeating: 0x61, count: 216)), as: .local)
     }
 
+    /// Refused at the length's last octet (the 16th), not after the body
+    /// (found by Fuzz/ProxyHeaderParser, as above).
     func testV2LengthTooShortForTheAddressesIsRefused() {
-        assertRejected(v2(0x21, 0x11, [1, 2, 3, 4, 5, 6, 7, 8]), "v2 IPv4 header too short", at: 24)
+        assertRejected(v2(0x21, 0x11, [1, 2, 3, 4, 5, 6, 7, 8]), "v2 IPv4 header too short", at: 16)
         assertRejected(v2(0x21, 0x11, []), "v2 IPv4 header too short", at: 16)
-        assertRejected(v2(0x21, 0x11, [1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0]), "v2 IPv4 header too short", at: 27)
-        assertRejected(v2(0x21, 0x21, [1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0, 2]), "v2 IPv6 header too short", at: 28)
-        assertRejected(v2(0x21, 0x21, Self.v6Full + Self.v6Full + [0, 1, 0]), "v2 IPv6 header too short", at: 51)
+        assertRejected(v2(0x21, 0x11, [1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0]), "v2 IPv4 header too short", at: 16)
+        assertRejected(v2(0x21, 0x21, [1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0, 2]), "v2 IPv6 header too short", at: 16)
+        assertRejected(v2(0x21, 0x21, Self.v6Full + Self.v6Full + [0, 1, 0]), "v2 IPv6 header too short", at: 16)
     }
 
     func testV2LengthPastTheMaximumIsRefusedAtTheLengthOctets() {
