@@ -116,7 +116,9 @@ public struct HTTPRequestParser: Sendable {
     }
 
     private mutating func endOfLine() -> HTTPParseResult {
-        guard var request = head else {
+        // Taken out, not copied: appending to a copy of the headers the
+        // parser still held copied them all at every line (quadratic).
+        guard var request = head.take() else {
             guard let parsed = Self.requestLine(line) else {
                 return .rejected(Self.looksLikeHTTP(line) ? .versionNotSupported : .badRequest)
             }
