@@ -22,6 +22,12 @@ final class HAProxyTests: XCTestCase {
     private var children: [ChildProcess] = []
 
     override func tearDown() {
+        // XCTest keeps every test case alive until the process exits: let go
+        // of the processes here, or their captured output outlives the test.
+        haproxy?.signal(SIGKILL)
+        haproxy = nil
+        backends.forEach { $0.process?.signal(SIGKILL); $0.process = nil }
+        backends = []
         children.forEach { $0.signal(SIGKILL) }
         children = []
         super.tearDown()
