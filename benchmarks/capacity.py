@@ -20,21 +20,12 @@ ignored), or with --record into benchmarks/results/capacity/.
 Example (the run docs/capacity.md cites):
   benchmarks/capacity.py --protocol sixteen --rates 2000,5000,10000,15000,20000,25000 --record
 """
-import argparse, datetime, json, os, platform, statistics, subprocess, sys, time
+import datetime, json, os, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):
-        print("%s: %s (see --help)" % (self.prog, message), file=sys.stderr)
-        sys.exit(2)
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from common import OneLineParser, machine_line, process_cpu_seconds as cpu_seconds
 
 
 def count_cpus(spec):
@@ -103,16 +94,6 @@ def one_run(args, port, server, rate):
         "server_cpu": server_cpu, "server_cpus_busy": server_cpus_busy,
         "client_cpu": summary["client_cpu_seconds"] / max(summary["elapsed_seconds"], 1e-9),
     }
-
-
-def machine():
-    model = "?"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return "%d CPUs (%s), Linux %s" % (os.cpu_count() or 0, model, platform.release())
 
 
 def main():
@@ -204,7 +185,7 @@ def write(args, out, rates, runs):
             args.protocol, args.reactors, args.server_cpus, args.client_cpus, args.rounds, args.duration, args.warmup,
             args.connections, ", %s per stream" % args.bytes if args.protocol == "upper" else "",
             "from %s" % ", ".join(args.from_raw) if args.from_raw else "%s, %s" % (
-                machine(), datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))),
+                machine_line(), datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))),
         "",
         "CPU columns: the processes' user+system time as a share of one core (the server may use %d, the load generator %d); "
         "server CPUs busy: how busy the daemon's CPUs were in all (/proc/stat: softirq and anything else there included)." % (

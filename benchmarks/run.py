@@ -49,13 +49,7 @@ STYLES = {"sixteen": dict(color="#D55E00", marker="o", linestyle="-"),
           "book": dict(color="#000000", marker="v", linestyle=(0, (6, 2, 1, 2, 1, 2)))}
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line on stderr and exit status 2,
-    not the usage block followed by the error."""
-
-    def error(self, message):
-        print("%s: %s (see --help)" % (self.prog, message), file=sys.stderr)
-        sys.exit(2)
+from common import OneLineParser, cpu_model
 
 
 def positive_int(text):
@@ -234,11 +228,7 @@ def machine():
                 return f.read().strip()
         except OSError:
             return "?"
-    model = "?"
-    for line in read("/proc/cpuinfo").splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
+    model = cpu_model()
     swift = subprocess.run(["swift", "--version"], capture_output=True, text=True).stdout.strip().splitlines()
     libev = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "libev-dev"], capture_output=True, text=True).stdout
     return {
