@@ -127,7 +127,10 @@ final class DeadlineHeap {
     /// table's capacity now (every slot beyond it is gone, so has no deadline).
     func shrink(slotCapacity slots: Int) {
         var target = capacity
-        while target > 512 && count < target / 4 { target /= 2 }
+        // Halving stops where the half would pass the floor, whatever the
+        // capacity started at: a heap grown from 3 entries reaches 768, and
+        // 768 / 2 is below 512 (found by Fuzz/DeadlineHeap).
+        while target / 2 >= 512 && count < target / 4 { target /= 2 }
         if target < capacity { resize(to: target) }
         let positionTarget = max(512, slots)
         guard positionTarget < positionCapacity else { return }

@@ -32,6 +32,28 @@ final class DeadlineHeapTests: XCTestCase {
         XCTAssertEqual(order, [9, 1, 2, 3, 4, 6, 7, 8, 0])
     }
 
+    /// Fuzz/DeadlineHeap, "a shrink never goes below 512 entries": a heap
+    /// grown from 3 entries doubles to 768, and halving it while a quarter
+    /// would do took it to 384. It now stops at 768, keeping every deadline.
+    func testShrinkNeverGoesBelow512EntriesWhateverTheStartingCapacity() {
+        let heap = DeadlineHeap(capacity: 3)
+        for slot in 0..<600 { heap.schedule(slot, at: Int64(slot)) }
+        XCTAssertEqual(heap.heapCapacity, 768)  // 3 doubled eight times
+        while heap.count > 100, heap.popExpired(now: .max) != nil {}
+        XCTAssertEqual(heap.count, 100)
+        heap.shrink(slotCapacity: 4096)
+        XCTAssertEqual(heap.heapCapacity, 768, "768 / 2 is below the 512-entry floor")
+        for slot in 500..<600 { XCTAssertEqual(heap.deadline(of: slot), Int64(slot)) }
+
+        // From 512 it halves as before: 4096 with 100 entries comes down to 512.
+        let fromDefault = DeadlineHeap()
+        for slot in 0..<3_000 { fromDefault.schedule(slot, at: Int64(slot)) }
+        XCTAssertEqual(fromDefault.heapCapacity, 4096)
+        while fromDefault.count > 100, fromDefault.popExpired(now: .max) != nil {}
+        fromDefault.shrink(slotCapacity: 4096)
+        XCTAssertEqual(fromDefault.heapCapacity, 512)
+    }
+
     func testRandomOperationsMatchAModel() {
         var random = SplitMix64(seed: 42)
         let heap = DeadlineHeap(capacity: 4)

@@ -17,9 +17,9 @@ import FuzzSupport
 //  - a pop takes a slot whose deadline is the earliest and is due, and
 //    none when nothing is due; popping everything due gives deadlines that
 //    never move backwards, and leaves nothing due;
-//  - storage: never less than the count; a shrink gives back what a
-//    quarter of it would not need, never below 512 entries, and keeps
-//    every deadline.
+//  - storage: never less than the count; a shrink halves the heap while a
+//    quarter of it would do, never below 512 entries, and keeps every
+//    deadline.
 struct DeadlineHeapTarget {
     private let heap: DeadlineHeap
     /// (deadline, slot), ordered by deadline, then slot.
@@ -117,7 +117,8 @@ struct DeadlineHeapTarget {
         let after = heap.heapCapacity
         invariant(after <= before && after >= heap.count, "a shrink never grows the heap nor drops below its count")
         invariant(after == before || after >= 512, "a shrink never goes below 512 entries")
-        invariant(after <= 512 || heap.count >= after / 4, "a shrink halves the heap while a quarter of it would do",
+        invariant(after / 2 < 512 || heap.count >= after / 4,
+                  "a shrink halves the heap while a quarter of it would do and the half is 512 entries or more",
                   "\(heap.count) entries in \(after)")
         checkAll()
     }
