@@ -18,6 +18,16 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
         return Instant(nanoseconds: sum)
     }
 
+    /// `self` plus `nanoseconds`, saturating like `+`: the machines' hot
+    /// path, which keeps its timeouts as integers (a `Duration` is 128-bit
+    /// attoseconds, and converting one costs a 128-bit division per event).
+    @inline(__always)
+    public func advanced(byNanoseconds nanoseconds: Int64) -> Instant {
+        let (sum, overflow) = self.nanoseconds.addingReportingOverflow(nanoseconds)
+        if overflow { return Instant(nanoseconds: nanoseconds > 0 ? .max : .min) }
+        return Instant(nanoseconds: sum)
+    }
+
     /// How long from `self` until `later`, in seconds (negative if `later` has passed).
     public func seconds(until later: Instant) -> Double {
         Double(later.nanoseconds &- nanoseconds) / 1e9

@@ -61,6 +61,10 @@ public struct SixteenTimeouts: Equatable, Sendable {
         set { lingerMilliseconds = Self.milliseconds(newValue) }
     }
 
+    /// `request` and `linger` in nanoseconds, for the events' arithmetic.
+    var requestNanoseconds: Int64 { Int64(requestMilliseconds) &* 1_000_000 }
+    var lingerNanoseconds: Int64 { Int64(lingerMilliseconds) &* 1_000_000 }
+
     public init(request: Duration = .seconds(10), linger: Duration = .seconds(2)) {
         requestMilliseconds = Self.milliseconds(request)
         lingerMilliseconds = Self.milliseconds(linger)
@@ -131,7 +135,7 @@ public struct SixteenSession: Sendable {
     /// The connection was accepted at `now` (rule 1).
     public mutating func accepted(now: Instant) -> SixteenAction {
         guard case .idle = state else { return .wait }
-        let deadline = now + timeouts.request
+        let deadline = now.advanced(byNanoseconds: timeouts.requestNanoseconds)
         state = .awaitingRequest(received: 0, deadline: deadline)
         return .armTimer(deadline: deadline)
     }
@@ -150,7 +154,7 @@ public struct SixteenSession: Sendable {
             state = .awaitingRequest(received: UInt8(total), deadline: awaitingDeadline)
             return .wait
         }
-        let deadline = now + timeouts.linger
+        let deadline = now.advanced(byNanoseconds: timeouts.lingerNanoseconds)
         state = .sendingReply(sent: 0, deadline: deadline, peerFinished: false)
         return .writeReply(offset: 0, deadline: deadline)
     }
@@ -179,7 +183,7 @@ public struct SixteenSession: Sendable {
             return .writeReply(offset: total, deadline: deadline)
         }
         if peerFinished { return close(.replied) }
-        let lingerDeadline = now + timeouts.linger
+        let lingerDeadline = now.advanced(byNanoseconds: timeouts.lingerNanoseconds)
         state = .lingering(deadline: lingerDeadline)
         return .shutDownAndLinger(deadline: lingerDeadline)
     }
