@@ -18,8 +18,10 @@ public final class EventLoop {
     private let isDefault: Bool
 
     /// Where the events of pooled watchers on this loop go. Not retained: the
-    /// owner must outlive every pooled watcher it starts on this loop.
-    public unowned(unsafe) var pooledWatcherOwner: (any PooledWatcherOwner)?
+    /// owner must outlive every pooled watcher it starts on this loop. Set
+    /// once, before the loop runs, on the loop's thread, and only read
+    /// after: no dynamic exclusivity check is needed on every event.
+    @exclusivity(unchecked) public unowned(unsafe) var pooledWatcherOwner: (any PooledWatcherOwner)?
 
     /// A new loop on epoll (falling back to libev's choice if epoll is
     /// missing), leaving the thread's signal mask alone: signals are watched

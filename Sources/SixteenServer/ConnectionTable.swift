@@ -39,15 +39,22 @@ final class ConnectionTable<Session> {
     private static var chunkShift: Int { 9 }
     static var chunkSize: Int { 1 << chunkShift }
 
+    // `@exclusivity(unchecked)`: the table belongs to one reactor and only
+    // its thread touches it, and no access to these properties is held
+    // across a call that could reach them again (the methods below read and
+    // write them directly, and hand out slot pointers, never `inout` access
+    // to the arrays). The dynamic checks they would get otherwise were a
+    // tenth of a session's instructions (benchmarks/instructions).
+
     /// nil where a chunk was given back (a hole, reused first by `grow`).
-    private var chunks: [UnsafeMutablePointer<Slot>?] = []
+    @exclusivity(unchecked) private var chunks: [UnsafeMutablePointer<Slot>?] = []
     /// Slots in use, per chunk; and heartbeats each chunk has been empty.
-    private var usedInChunk: [Int32] = []
-    private var emptyBeats: [Int32] = []
-    private var freeHead = -1
+    @exclusivity(unchecked) private var usedInChunk: [Int32] = []
+    @exclusivity(unchecked) private var emptyBeats: [Int32] = []
+    @exclusivity(unchecked) private var freeHead = -1
     private let blank: Session
     /// Slots in use.
-    private(set) var activeCount = 0
+    @exclusivity(unchecked) private(set) var activeCount = 0
 
     /// `blank` fills new slots; each connection sets its own session on open.
     init(blank: Session) {

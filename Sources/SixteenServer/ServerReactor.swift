@@ -124,17 +124,21 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
         spareFD = Self.openSpare()
 
         loop.pooledWatcherOwner = self
-        listener = IOWatcher(loop: loop, fd: listenerFD, events: .readable) { [unowned self] _ in self.acceptBatch() }
-        acceptPause = TimerWatcher(loop: loop) { [unowned self] in self.resumeAccepting() }
-        drainWatcher = AsyncWatcher(loop: loop) { [unowned self] in self.beginDrain() }
-        abortWatcher = AsyncWatcher(loop: loop) { [unowned self] in self.abortNow() }
-        resumeWatcher = AsyncWatcher(loop: loop) { [unowned self] in self.resumeBelowCap() }
-        drainDeadline = TimerWatcher(loop: loop) { [unowned self] in self.abortRemaining() }
-        deadlineTimer = TimerWatcher(loop: loop) { [unowned self] in self.deadlinesPassed() }
-        heartbeatTimer = TimerWatcher(loop: loop) { [unowned self] in self.heartbeat() }
-        iterations = IterationWatcher(loop: loop, began: { [unowned self] in
+        // The watchers below are the reactor's own, stopped before it goes
+        // (`endDrain`, then deinit), so their callbacks never outlive it:
+        // `unowned(unsafe)` spares the reference count check that plain
+        // `unowned` makes on every call (several per session).
+        listener = IOWatcher(loop: loop, fd: listenerFD, events: .readable) { [unowned(unsafe) self] _ in self.acceptBatch() }
+        acceptPause = TimerWatcher(loop: loop) { [unowned(unsafe) self] in self.resumeAccepting() }
+        drainWatcher = AsyncWatcher(loop: loop) { [unowned(unsafe) self] in self.beginDrain() }
+        abortWatcher = AsyncWatcher(loop: loop) { [unowned(unsafe) self] in self.abortNow() }
+        resumeWatcher = AsyncWatcher(loop: loop) { [unowned(unsafe) self] in self.resumeBelowCap() }
+        drainDeadline = TimerWatcher(loop: loop) { [unowned(unsafe) self] in self.abortRemaining() }
+        deadlineTimer = TimerWatcher(loop: loop) { [unowned(unsafe) self] in self.deadlinesPassed() }
+        heartbeatTimer = TimerWatcher(loop: loop) { [unowned(unsafe) self] in self.heartbeat() }
+        iterations = IterationWatcher(loop: loop, began: { [unowned(unsafe) self] in
             self.now = Instant(nanoseconds: MonotonicClock.nanoseconds())
-        }, ended: { [unowned self] in
+        }, ended: { [unowned(unsafe) self] in
             self.iterationEnded()
         })
         listener.start()
@@ -180,6 +184,18 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
     }
 
     /// Input first: a read may end the session, and then writability is moot.
+    ///
+    /// The loop's three ways in (this, `acceptBatch` and `deadlinesPassed`)
+    /// are specialized for each served handler: libev calls them through an
+    /// existential (`PooledWatcherOwner`) or a closure made in the generic
+    /// initializer, so without this they run as unspecialized generic code,
+    /// which looks up the handler's and the slot's metadata on every event.
+    /// The generic entry checks `Handler` and jumps to its specialization,
+    /// and everything it calls is specialized with it.
+    @_specialize(exported: false, where Handler == SixteenHandler)
+    @_specialize(exported: false, where Handler == UpperHandler)
+    @_specialize(exported: false, where Handler == ProxiedHandler<SixteenHandler>)
+    @_specialize(exported: false, where Handler == ProxiedHandler<UpperHandler>)
     func ioReady(slot: Int, events: IOEvents) {
         let entry = table[slot]
         if entry.pointee.inputOpen, events.contains(.readable) || events.contains(.error) {
@@ -330,6 +346,10 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
 
     /// The earliest deadline has come: each slot whose deadline has passed
     /// hears it (and may set a new one); then the timer is set for the next.
+    @_specialize(exported: false, where Handler == SixteenHandler)
+    @_specialize(exported: false, where Handler == UpperHandler)
+    @_specialize(exported: false, where Handler == ProxiedHandler<SixteenHandler>)
+    @_specialize(exported: false, where Handler == ProxiedHandler<UpperHandler>)
     private func deadlinesPassed() {
         deadlineTimerTarget = nil
         while let slot = deadlines.popExpired(now: now.nanoseconds) {
