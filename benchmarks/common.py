@@ -1,5 +1,5 @@
 """What the benchmark scripts (run.py, capacity.py, soak.py) share."""
-import argparse, os, platform, sys
+import argparse, json, os, platform, sys
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -33,3 +33,17 @@ def process_cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def write_summary(out, summary, lines, prog):
+    """Writes summary.json and summary.md (the table `lines`) to `out`, prints
+    the table, and says where it went and how long the run took."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+        f.write("\n")
+    with open(os.path.join(out, "summary.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    print("%s: wrote %s (%d s)" % (prog, os.path.relpath(out, root), summary["wall_seconds"]), file=sys.stderr)

@@ -18,7 +18,7 @@ is a real one).
 """
 import datetime, json, os, signal, socket, statistics, subprocess, sys, tempfile, time
 
-from common import OneLineParser, machine_line
+from common import OneLineParser, machine_line, write_summary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "benchmarks", "peers")
@@ -168,14 +168,7 @@ def main():
         ratio = (s["sixteen"]["per_session"] / c["sixteen"]["per_session"], s["upper"]["per_mib"] / c["upper"]["per_mib"])
         summary["ratio_to_c"] = {"per_session": ratio[0], "per_mib": ratio[1]}
         lines.append("| sixteen ÷ C | %.2f× | %.2f× |" % ratio)
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1)
-        f.write("\n")
-    with open(os.path.join(out, "summary.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print("benchmarks/instructions.py: wrote %s (%d s)" % (os.path.relpath(out, ROOT), summary["wall_seconds"]), file=sys.stderr)
+    write_summary(out, summary, lines, "benchmarks/instructions.py")
 
 
 if __name__ == "__main__":

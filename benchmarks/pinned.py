@@ -18,7 +18,7 @@ benchmarks/results/pinned/.
 """
 import datetime, json, os, statistics, subprocess, sys, time
 
-from common import OneLineParser, machine_line, process_cpu_seconds
+from common import OneLineParser, machine_line, write_summary, process_cpu_seconds
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEERS = os.path.join(ROOT, "benchmarks", "peers")
@@ -149,14 +149,7 @@ def main():
                 100 * r["load_cpu_share"]["median"],
                 " load-bound" if r["load_bound"] else "", "%.2f×" % row["cpu_ratio"] if name == "sixteen" else "",
                 "%.2f×" % row["rate_ratio"] if name == "sixteen" else ""))
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1)
-        f.write("\n")
-    with open(os.path.join(out, "summary.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print("benchmarks/pinned.py: wrote %s (%d s)" % (os.path.relpath(out, ROOT), summary["wall_seconds"]), file=sys.stderr)
+    write_summary(out, summary, lines, "benchmarks/pinned.py")
 
 
 if __name__ == "__main__":

@@ -121,15 +121,20 @@ class Hostile:
             self.add("tricklers_closed_in_time")
         s.close()
 
-    def tricklers(self):
+    def every(self, seconds, client):
+        """Starts `client` on a thread of its own every `seconds` until 20 s
+        before the end, then waits for them all."""
         threads = []
         while time.monotonic() < self.until - 20:
-            t = threading.Thread(target=self.trickler, daemon=True)
+            t = threading.Thread(target=client, daemon=True)
             t.start()
             threads.append(t)
-            time.sleep(1)
+            time.sleep(seconds)
         for t in threads:
             t.join()
+
+    def tricklers(self):
+        self.every(1, self.trickler)
 
     def never_reader(self):
         """8 MiB to upper, nothing read, a small receive buffer: past what the
@@ -151,14 +156,7 @@ class Hostile:
         self.add("never_readers")
 
     def never_readers(self):
-        threads = []
-        while time.monotonic() < self.until - 20:
-            t = threading.Thread(target=self.never_reader, daemon=True)
-            t.start()
-            threads.append(t)
-            time.sleep(5)
-        for t in threads:
-            t.join()
+        self.every(5, self.never_reader)
 
 
 class IdleHolders:
