@@ -64,8 +64,9 @@ def start_daemon(binary):
         sys.exit("benchmarks/soak: the daemon did not start")
     # Keep draining its stderr (warnings about the hostile clients) so it never blocks.
     log = []
-    threading.Thread(target=lambda: log.extend(daemon.stderr), daemon=True).start()
-    return daemon, ports[0], ports[1], admin, log
+    reader = threading.Thread(target=lambda: log.extend(daemon.stderr), daemon=True)
+    reader.start()
+    return daemon, ports[0], ports[1], admin, log, reader
 
 
 def scrape(admin):
@@ -258,7 +259,7 @@ def main():
     seconds = int(args.minutes * 60)
     warmup = max(60, seconds // 10)
 
-    daemon, sixteen_port, upper_port, admin, daemon_log = start_daemon(binary)
+    daemon, sixteen_port, upper_port, admin, daemon_log, log_reader = start_daemon(binary)
     started_wall = time.time()
     started = time.monotonic()
 
@@ -302,6 +303,9 @@ def main():
     final = scrape(admin)
     daemon.terminate()
     daemon.wait(timeout=30)
+    # Its totals are the last line it writes: wait until the reader has it
+    # (the reader ends at EOF), or a busy machine loses the race.
+    log_reader.join(timeout=30)
     totals = {}
     for line in daemon_log:
         if "Stopped. Totals:" in line:
