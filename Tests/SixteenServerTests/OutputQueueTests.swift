@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Reactor
 @testable import SixteenServer
+import TestSupport
 import XCTest
 
 /// `ChunkPool`, `OutputQueue` and `SpillStore`: memory up to the
@@ -16,11 +17,7 @@ final class OutputQueueTests: XCTestCase {
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        var template = Array("/tmp/sixteen-output-queue-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { buffer -> String? in
-            mkdtemp(buffer.baseAddress!).map { String(cString: $0) }
-        }
-        directory = try XCTUnwrap(made, "mkdtemp failed, errno \(errno)")
+        directory = try makeTemporaryDirectory(prefix: "sixteen-output-queue")
         spill = SpillStore(directory: directory, maxBytes: 1 << 30, maxFiles: 64)
     }
 

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Reactor
 @testable import SixteenServer
+import TestSupport
 import XCTest
 
 /// `SpillStore` and the queue's side of it: disk space taken ahead in
@@ -14,8 +15,7 @@ final class SpillBudgetTests: XCTestCase {
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        var template = Array("/tmp/sixteen-spill-budget-XXXXXX".utf8CString)
-        directory = try XCTUnwrap(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!).map { String(cString: $0) } })
+        directory = try makeTemporaryDirectory(prefix: "sixteen-spill-budget")
     }
 
     override func tearDown() {

@@ -17,8 +17,7 @@ final class SpillFilesystemTests: ServerTestCase {
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        var template = Array("/tmp/sixteen-tmpfs-XXXXXX".utf8CString)
-        mountPoint = try XCTUnwrap(template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!).map { String(cString: $0) } })
+        mountPoint = try makeTemporaryDirectory(prefix: "sixteen-tmpfs")
     }
 
     override func tearDown() {

@@ -22,9 +22,7 @@ final class UpperOutputQueueProperties: XCTestCase {
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        var template = Array("/tmp/sixteen-upper-properties-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!).map { String(cString: $0) } }
-        directory = try XCTUnwrap(made, "mkdtemp failed, errno \(errno)")
+        directory = try makeTemporaryDirectory(prefix: "sixteen-upper-properties")
         spill = SpillStore(directory: directory, maxBytes: 1 << 30, maxFiles: 64)
     }
 

@@ -13,9 +13,7 @@ final class UpperServerTests: ServerTestCase {
 
     override func setUpWithError() throws {
         try super.setUpWithError()
-        var template = Array("/tmp/sixteen-test-spill-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        spillDirectory = String(cString: try XCTUnwrap(made))
+        spillDirectory = try makeTemporaryDirectory(prefix: "sixteen-test-spill")
     }
 
     override func tearDown() {

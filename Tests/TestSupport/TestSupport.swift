@@ -184,6 +184,16 @@ public final class ChildProcess: @unchecked Sendable {
     }
 }
 
+/// A new empty directory `/tmp/<prefix>-XXXXXX` (mkdtemp), for spill files
+/// and mount points; the caller removes it.
+public func makeTemporaryDirectory(prefix: String) throws -> String {
+    var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+    let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!).map { String(cString: $0) } }
+    struct Failed: Error, CustomStringConvertible { let description: String }
+    guard let made else { throw Failed(description: "mkdtemp for \(prefix) failed, errno \(errno)") }
+    return made
+}
+
 /// Runs a command to completion and returns (status, stdout, stderr).
 public func runToCompletion(_ executable: URL, _ arguments: [String], timeout: Duration = .seconds(20)) throws -> (status: Int32?, stdout: String, stderr: String) {
     let child = try ChildProcess(executable, arguments)
