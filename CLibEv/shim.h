@@ -29,8 +29,6 @@ typedef void (*sixteen_io_cb)(struct ev_loop *loop, ev_io *w, int revents);
 typedef void (*sixteen_timer_cb)(struct ev_loop *loop, ev_timer *w, int revents);
 typedef void (*sixteen_signal_cb)(struct ev_loop *loop, ev_signal *w, int revents);
 typedef void (*sixteen_async_cb)(struct ev_loop *loop, ev_async *w, int revents);
-typedef void (*sixteen_check_cb)(struct ev_loop *loop, ev_check *w, int revents);
-typedef void (*sixteen_prepare_cb)(struct ev_loop *loop, ev_prepare *w, int revents);
 
 /* ---- watcher set-up (macros in ev.h) ---- */
 
@@ -52,21 +50,11 @@ static inline void sixteen_ev_signal_init(ev_signal *w, sixteen_signal_cb cb, in
 static inline void sixteen_ev_async_init(ev_async *w, sixteen_async_cb cb) {
     ev_async_init(w, cb);
 }
-static inline void sixteen_ev_check_init(ev_check *w, sixteen_check_cb cb) {
-    ev_check_init(w, cb);
-    ev_set_priority(w, EV_MAXPRI);
-}
-static inline void sixteen_ev_prepare_init(ev_prepare *w, sixteen_prepare_cb cb) {
-    ev_prepare_init(w, cb);
-    ev_set_priority(w, EV_MINPRI);
-}
 static inline void sixteen_ev_io_cb_init(ev_io *w, sixteen_io_cb cb) {
     ev_init(w, cb);
 }
 static inline int sixteen_ev_io_is_active(const ev_io *w) { return ev_is_active(w); }
 static inline int sixteen_ev_timer_is_active(const ev_timer *w) { return ev_is_active(w); }
-static inline int sixteen_ev_check_is_active(const ev_check *w) { return ev_is_active(w); }
-static inline int sixteen_ev_prepare_is_active(const ev_prepare *w) { return ev_is_active(w); }
 static inline int sixteen_ev_io_fd(const ev_io *w) { return w->fd; }
 static inline int sixteen_ev_io_events(const ev_io *w) { return w->events & ~EV__IOFDSET; }
 

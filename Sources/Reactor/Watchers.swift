@@ -1,5 +1,10 @@
 import CLibEv
 
+// Each watcher's C callback borrows the watcher it was handed
+// (`_withUnsafeGuaranteedRef`) instead of retaining it for the call: a
+// started watcher is alive (its deinit stops it first), and a listener's
+// callback runs once per accepting wake-up.
+
 /// A stand-alone I/O watcher for the few long-lived descriptors of a loop
 /// (listeners). Its callback is a closure set once; calling it allocates
 /// nothing. For per-connection watchers use `PooledIO`.
@@ -14,8 +19,9 @@ public final class IOWatcher {
         raw = .allocate(capacity: 1)
         raw.initialize(to: ev_io())
         sixteen_ev_io_init(raw, { _, watcher, revents in
-            let this = Unmanaged<IOWatcher>.fromOpaque(watcher!.pointee.data!).takeUnretainedValue()
-            this.handler(IOEvents(rawValue: revents))
+            Unmanaged<IOWatcher>.fromOpaque(watcher!.pointee.data!)._withUnsafeGuaranteedRef { this in
+                this.handler(IOEvents(rawValue: revents))
+            }
         }, fd, events.rawValue)
         raw.pointee.data = Unmanaged.passUnretained(self).toOpaque()
     }
@@ -42,7 +48,7 @@ public final class TimerWatcher {
         raw = .allocate(capacity: 1)
         raw.initialize(to: ev_timer())
         sixteen_ev_timer_init(raw, { _, watcher, _ in
-            Unmanaged<TimerWatcher>.fromOpaque(watcher!.pointee.data!).takeUnretainedValue().handler()
+            Unmanaged<TimerWatcher>.fromOpaque(watcher!.pointee.data!)._withUnsafeGuaranteedRef { $0.handler() }
         }, 0, 0)
         raw.pointee.data = Unmanaged.passUnretained(self).toOpaque()
     }
@@ -76,8 +82,9 @@ public final class SignalWatcher {
         raw = .allocate(capacity: 1)
         raw.initialize(to: ev_signal())
         sixteen_ev_signal_init(raw, { _, watcher, _ in
-            let this = Unmanaged<SignalWatcher>.fromOpaque(watcher!.pointee.data!).takeUnretainedValue()
-            this.handler(watcher!.pointee.signum)
+            Unmanaged<SignalWatcher>.fromOpaque(watcher!.pointee.data!)._withUnsafeGuaranteedRef { this in
+                this.handler(watcher!.pointee.signum)
+            }
         }, signal)
         raw.pointee.data = Unmanaged.passUnretained(self).toOpaque()
     }
@@ -104,7 +111,7 @@ public final class AsyncWatcher {
         raw = .allocate(capacity: 1)
         raw.initialize(to: ev_async())
         sixteen_ev_async_init(raw) { _, watcher, _ in
-            Unmanaged<AsyncWatcher>.fromOpaque(watcher!.pointee.data!).takeUnretainedValue().handler()
+            Unmanaged<AsyncWatcher>.fromOpaque(watcher!.pointee.data!)._withUnsafeGuaranteedRef { $0.handler() }
         }
         raw.pointee.data = Unmanaged.passUnretained(self).toOpaque()
     }

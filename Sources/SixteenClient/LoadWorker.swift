@@ -27,7 +27,7 @@ struct LoadSlot {
 
 /// One thread of the load generator: a loop driving its share of the
 /// connections, each through back-to-back `LoadSession`s.
-final class LoadWorker: PooledWatcherOwner {
+final class LoadWorker: EventLoopOwner {
     let loop: EventLoop
     let counters = LoadCounters()
     let configuration: LoadConfiguration
@@ -81,7 +81,8 @@ final class LoadWorker: PooledWatcherOwner {
             pattern[offset] = LoadSession.requestOctet(configuration.mode, at: offset % session.requestLength)
         }
         readBuffer = .allocate(byteCount: 256 * 1024, alignment: 16)
-        loop.pooledWatcherOwner = self
+        super.init()
+        loop.setOwner(self, bracketingIterations: false)
         stopWatcher = AsyncWatcher(loop: loop) { [unowned self] in self.abandonAll() }
         stopTimer = TimerWatcher(loop: loop) { [unowned self] in self.stopStarting() }
         stopWatcher.start()
@@ -250,7 +251,7 @@ final class LoadWorker: PooledWatcherOwner {
 
     // MARK: Events
 
-    func ioReady(slot index: Int, events: IOEvents) {
+    override func ioReady(slot index: Int, events: IOEvents) {
         let entry = slots + index
         guard entry.pointee.fd >= 0 else { return }
         if entry.pointee.connecting {
@@ -285,7 +286,7 @@ final class LoadWorker: PooledWatcherOwner {
         }
     }
 
-    func timerFired(slot index: Int) {
+    override func timerFired(slot index: Int) {
         let entry = slots + index
         if entry.pointee.waitingToStart {
             begin(index, intended: entry.pointee.intendedStart)

@@ -33,7 +33,7 @@ extension ServerReactor {
                 return
             }
             let outcome = Socket.accept(listenerFD, peer: settings.addressLimit == nil ? nil : peerStorage)
-            if case .accepted = outcome {} else { settings.sharedLimit?.release() }
+            if case .accepted = outcome {} else { sharedLimitBorrowed?._withUnsafeGuaranteedRef { $0.release() } }
             switch outcome {
             case .accepted(let fd):
                 admit(fd)
@@ -98,7 +98,7 @@ extension ServerReactor {
     /// this reactor's own.
     @inline(__always)
     private func takePlace() -> Bool {
-        if let limit = settings.sharedLimit { return limit.reserve() }
+        if let limit = sharedLimitBorrowed { return limit._withUnsafeGuaranteedRef { $0.reserve() } }
         if let cap = settings.connectionCap { return table.activeCount < cap }
         return true
     }

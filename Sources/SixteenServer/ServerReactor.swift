@@ -44,7 +44,7 @@ protocol ServingReactor: AnyObject {
 /// handler answers each event with a `ConnectionStep`, which this class
 /// performs. Everything here runs on the reactor's own thread, except the
 /// two wake-ups and reading `metrics`.
-final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, ServingReactor {
+final class ServerReactor<Handler: ProtocolHandler>: EventLoopOwner, ServingReactor {
     typealias Entry = UnsafeMutablePointer<ConnectionSlot<Handler.Session>>
 
     let index: Int
@@ -66,12 +66,18 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
     private var deadlineTimer: TimerWatcher!
     /// Where `deadlineTimer` is set to fire, if it is running.
     private var deadlineTimerTarget: Int64?
-    private var iterations: IterationWatcher!
     private var heartbeatTimer: TimerWatcher!
     /// The loop's time for this iteration, read once when it woke: every
     /// event of the iteration sees the same `now` (libev's `ev_now` idea),
     /// which spares a clock read per event.
     private(set) var now = Instant.zero
+
+    /// `settings.sharedLimit`, borrowed on the accept path: the server holds
+    /// the limit while its reactors run. Read from a strong reference, the
+    /// limit was retained and released around every reservation (the
+    /// compiler keeps it alive across the atomic operations); an `Unmanaged`
+    /// one is lent to the call with no reference counting.
+    let sharedLimitBorrowed: Unmanaged<ConnectionLimit>?
 
     let listenerFD: Int32
     var listener: IOWatcher!
@@ -105,6 +111,7 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
         self.index = index
         self.listenerFD = listenerFD
         self.settings = settings
+        sharedLimitBorrowed = settings.sharedLimit.map(Unmanaged.passUnretained)
         self.logger = logger
         debugEnabled = logger.logLevel <= .debug
         loop = try EventLoop()
@@ -122,13 +129,18 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
         table = ConnectionTable(blank: handler.blankSession)
         readBuffer = .allocate(byteCount: settings.readBufferSize, alignment: 16)
         spareFD = Self.openSpare()
+        super.init()
 
-        loop.pooledWatcherOwner = self
+        loop.setOwner(self, bracketingIterations: true)
         // The watchers below are the reactor's own, stopped before it goes
         // (`endDrain`, then deinit), so their callbacks never outlive it:
         // `unowned(unsafe)` spares the reference count check that plain
         // `unowned` makes on every call (several per session).
-        listener = IOWatcher(loop: loop, fd: listenerFD, events: .readable) { [unowned(unsafe) self] _ in self.acceptBatch() }
+        // The listener's callback runs on every accepting wake-up: it lends
+        // the reactor to the call (`Unmanaged`), where a captured reference,
+        // even `unowned(unsafe)`, is retained and released around it.
+        let this = Unmanaged.passUnretained(self)
+        listener = IOWatcher(loop: loop, fd: listenerFD, events: .readable) { _ in this._withUnsafeGuaranteedRef { $0.acceptBatch() } }
         acceptPause = TimerWatcher(loop: loop) { [unowned(unsafe) self] in self.resumeAccepting() }
         drainWatcher = AsyncWatcher(loop: loop) { [unowned(unsafe) self] in self.beginDrain() }
         abortWatcher = AsyncWatcher(loop: loop) { [unowned(unsafe) self] in self.abortNow() }
@@ -136,17 +148,11 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
         drainDeadline = TimerWatcher(loop: loop) { [unowned(unsafe) self] in self.abortRemaining() }
         deadlineTimer = TimerWatcher(loop: loop) { [unowned(unsafe) self] in self.deadlinesPassed() }
         heartbeatTimer = TimerWatcher(loop: loop) { [unowned(unsafe) self] in self.heartbeat() }
-        iterations = IterationWatcher(loop: loop, began: { [unowned(unsafe) self] in
-            self.now = Instant(nanoseconds: MonotonicClock.nanoseconds())
-        }, ended: { [unowned(unsafe) self] in
-            self.iterationEnded()
-        })
         listener.start()
         drainWatcher.start()
         abortWatcher.start()
         resumeWatcher.start()
         heartbeatTimer.start(after: 1, repeat: 1)
-        iterations.start()
         counts.set(.accepting, 1)
     }
 
@@ -187,7 +193,7 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
     ///
     /// The loop's three ways in (this, `acceptBatch` and `deadlinesPassed`)
     /// are specialized for each served handler: libev calls them through an
-    /// existential (`PooledWatcherOwner`) or a closure made in the generic
+    /// override of `EventLoopOwner` or a closure made in the generic
     /// initializer, so without this they run as unspecialized generic code,
     /// which looks up the handler's and the slot's metadata on every event.
     /// The generic entry checks `Handler` and jumps to its specialization,
@@ -196,7 +202,7 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
     @_specialize(exported: false, where Handler == UpperHandler)
     @_specialize(exported: false, where Handler == ProxiedHandler<SixteenHandler>)
     @_specialize(exported: false, where Handler == ProxiedHandler<UpperHandler>)
-    func ioReady(slot: Int, events: IOEvents) {
+    override func ioReady(slot: Int, events: IOEvents) {
         let entry = table[slot]
         if entry.pointee.inputOpen, events.contains(.readable) || events.contains(.error) {
             readOnce(slot, entry)
@@ -206,10 +212,6 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
             entry.pointee.writeBlocked = false
             perform(handler.writable(&entry.pointee.session, now: now), slot, entry)
         }
-    }
-
-    func timerFired(slot: Int) {
-        preconditionFailure("server connections have no timers of their own; see DeadlineHeap")
     }
 
     /// One read per readiness event: level-triggered epoll reports the
@@ -328,7 +330,7 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
         table.release(slot)
         counts.add(.active, -1)
         if let addressLimit = settings.addressLimit, let keys = addressKeys { addressLimit.release(keys[slot]) }
-        settings.sharedLimit?.release()
+        sharedLimitBorrowed?._withUnsafeGuaranteedRef { $0.release() }
         if pausedAtCap { resumeBelowCap() }
         if draining && table.activeCount == 0 { endDrain() }
     }
@@ -377,9 +379,16 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
 
     // MARK: The loop's own pulse
 
-    private func iterationEnded() {
+    /// The loop woke: every event of this iteration sees this `now`.
+    override func iterationBegan() {
+        now = Instant(nanoseconds: MonotonicClock.nanoseconds())
+    }
+
+    /// Every callback of the iteration ran: how long they took is
+    /// `sixteen_loop_iteration_seconds`, and the end is the loop's pulse.
+    override func iterationEnded() {
         let end = MonotonicClock.nanoseconds()
-        if now != .zero { iterationDuration.record(end - now.nanoseconds) }
+        iterationDuration.record(end - now.nanoseconds)
         metrics.lastIterationEnd.store(end, ordering: .relaxed)
     }
 
@@ -451,7 +460,6 @@ final class ServerReactor<Handler: ProtocolHandler>: PooledWatcherOwner, Serving
         abortWatcher.stop()
         resumeWatcher.stop()
         heartbeatTimer.stop()
-        iterations.stop()
         let time = MonotonicClock.nanoseconds()
         warnings.flush(now: time)
         handler.stopping(now: time)

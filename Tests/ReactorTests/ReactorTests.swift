@@ -59,26 +59,33 @@ final class EventLoopTests: XCTestCase {
     }
 }
 
-/// Pooled watchers report to the loop's owner with their slot number.
+/// Pooled watchers report to the loop's owner with their slot number, and an
+/// owner that asks for it hears each iteration begin and end around its callbacks.
 final class PooledWatcherTests: XCTestCase {
-    final class Recorder: PooledWatcherOwner {
+    final class Recorder: EventLoopOwner {
         var io: [(Int, IOEvents)] = []
         var timers: [Int] = []
+        /// What happened, in order: "began", "io 1", "timer 2", "ended".
+        var journal: [String] = []
         weak var loop: EventLoop?
-        func ioReady(slot: Int, events: IOEvents) {
+        override func ioReady(slot: Int, events: IOEvents) {
             io.append((slot, events))
+            journal.append("io \(slot)")
             loop?.breakAll()
         }
-        func timerFired(slot: Int) {
+        override func timerFired(slot: Int) {
             timers.append(slot)
+            journal.append("timer \(slot)")
         }
+        override func iterationBegan() { journal.append("began") }
+        override func iterationEnded() { journal.append("ended") }
     }
 
     func testSlotNumbersTravelThroughTheWatcher() throws {
         let loop = try EventLoop()
         let recorder = Recorder()
         recorder.loop = loop
-        loop.pooledWatcherOwner = recorder
+        loop.setOwner(recorder, bracketingIterations: false)
         let ios = UnsafeMutablePointer<PooledIOStorage>.allocate(capacity: 3)
         let timers = UnsafeMutablePointer<PooledTimerStorage>.allocate(capacity: 3)
         defer { ios.deallocate(); timers.deallocate() }
@@ -105,6 +112,40 @@ final class PooledWatcherTests: XCTestCase {
         XCTAssertEqual(recorder.io.first?.1, .writable)
         io.watch(fd: fds[0], events: .none, on: loop)
         XCTAssertFalse(io.isActive)
+    }
+
+    /// Both timers come due in one iteration and the socket is ready in a
+    /// later one; each iteration is bracketed once, around all of its
+    /// callbacks. (libev also runs its pending callbacks once when `ev_run`
+    /// starts, with nothing pending: that bracket is empty.)
+    func testIterationsAreBracketedAroundTheirCallbacks() throws {
+        let loop = try EventLoop()
+        let recorder = Recorder()
+        recorder.loop = loop
+        loop.setOwner(recorder, bracketingIterations: true)
+        let ios = UnsafeMutablePointer<PooledIOStorage>.allocate(capacity: 1)
+        let timers = UnsafeMutablePointer<PooledTimerStorage>.allocate(capacity: 2)
+        defer { ios.deallocate(); timers.deallocate() }
+        ios.initialize(to: PooledIOStorage())
+        PooledIO(ios).prepare(slot: 0)
+        for slot in 0..<2 {
+            (timers + slot).initialize(to: PooledTimerStorage())
+            PooledTimer(timers + slot).prepare(slot: slot)
+        }
+        PooledTimer(timers + 1).arm(inSeconds: 0.001, on: loop)
+        PooledTimer(timers + 0).arm(inSeconds: 0.002, on: loop)
+        usleep(20_000)
+        loop.updateNow()
+        loop.run()
+        XCTAssertEqual(recorder.journal, ["began", "ended", "began", "timer 1", "timer 0", "ended"])
+
+        var fds: [Int32] = [0, 0]
+        XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds), 0)
+        defer { fds.forEach { Socket.close($0) } }
+        recorder.journal = []
+        PooledIO(ios).watch(fd: fds[0], events: .writable, on: loop)
+        loop.run()
+        XCTAssertEqual(recorder.journal, ["began", "ended", "began", "io 0", "ended"])
     }
 }
 
