@@ -7,7 +7,9 @@ public struct Instant: Comparable, Hashable, Sendable, CustomStringConvertible {
 
     public init(nanoseconds: Int64) { self.nanoseconds = nanoseconds }
 
-    public static let zero = Instant(nanoseconds: 0)
+    /// Computed and inlinable, not a stored `static let`: other modules read
+    /// a stored one through its lazy initializer's once-check, on the hot path.
+    @inlinable public static var zero: Instant { Instant(nanoseconds: 0) }
 
     public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.nanoseconds < rhs.nanoseconds }
 

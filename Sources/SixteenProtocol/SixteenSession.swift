@@ -112,6 +112,10 @@ public enum SixteenAction: Equatable, Sendable {
 /// inline in a connection slot: events allocate nothing.
 public struct SixteenSession: Sendable {
     public static let requestLength = 16
+    /// `sixteenReply.count` as a compile-time constant: the array is a lazily
+    /// initialized global, so reading its count on every write went through
+    /// its initializer's once-check.
+    public static let replyLength = 16
 
     /// Counts are `UInt8` (they never exceed 16): the state is per-connection memory.
     private enum State: Sendable {
@@ -177,8 +181,8 @@ public struct SixteenSession: Sendable {
     /// A write took `count` reply octets (rules 3, 5).
     public mutating func wrote(_ count: Int, now: Instant) -> SixteenAction {
         guard case .sendingReply(let sent, let deadline, let peerFinished) = state else { return .wait }
-        let total = min(Int(sent) + max(count, 0), sixteenReply.count)
-        if total < sixteenReply.count {
+        let total = min(Int(sent) + max(count, 0), Self.replyLength)
+        if total < Self.replyLength {
             state = .sendingReply(sent: UInt8(total), deadline: deadline, peerFinished: peerFinished)
             return .writeReply(offset: total, deadline: deadline)
         }

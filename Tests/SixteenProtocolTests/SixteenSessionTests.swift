@@ -13,6 +13,7 @@ final class SixteenSessionTests: XCTestCase {
         XCTAssertEqual(sixteenRequest.count, 16)
         XCTAssertEqual(sixteenReply.count, 16)
         XCTAssertEqual(SixteenSession.requestLength, 16)
+        XCTAssertEqual(SixteenSession.replyLength, sixteenReply.count)
         XCTAssertEqual(SixteenTimeouts(), SixteenTimeouts(request: .seconds(10), linger: .seconds(2)))
         let session = SixteenSession(timeouts: testTimeouts)
         XCTAssertEqual(session.timeouts, testTimeouts)
