@@ -191,29 +191,33 @@ public struct UpperSession: Sendable {
 }
 
 /// Uppercases ASCII `a`-`z` in place; every other octet is left as it is.
-/// Eight octets at a time (SWAR): this runs over every octet `upper` echoes.
+/// Sixteen octets at a time, as one SIMD vector (SSE2 on x86-64, NEON on
+/// arm64: both baseline): this runs over every octet `upper` echoes. Per
+/// vector: a wrapping subtraction puts `a`-`z` at 0-25, one unsigned compare
+/// picks them, and the case bit of those lanes is flipped: 13 instructions
+/// per 16 octets with the loop, where eight octets in a 64-bit word (SWAR)
+/// took 20 per 8. The constants are vectors, not scalars: Swift's SIMD
+/// operators that take a scalar compiled to a loop over the lanes.
 @inline(__always)
 public func uppercaseASCII(_ octets: UnsafeMutableRawBufferPointer) {
     guard let base = octets.baseAddress else { return }
     let count = octets.count
     var index = 0
-    let ones: UInt64 = 0x0101_0101_0101_0101
-    while index + 8 <= count {
-        let word = (base + index).loadUnaligned(as: UInt64.self)
-        // Per octet v (low seven bits): v + 0x1f sets bit 7 iff v >= 'a',
-        // v + 0x05 sets it iff v > 'z'; octets with bit 7 already set are not ASCII.
-        let low = word & (ones &* 0x7f)
-        let atLeastA = low &+ ones &* 0x1f
-        let pastZ = low &+ ones &* 0x05
-        let lowercase = atLeastA & ~pastZ & ~word & (ones &* 0x80)
-        (base + index).storeBytes(of: word ^ (lowercase >> 2), as: UInt64.self)
-        index += 8
+    let lowercaseA = SIMD16<UInt8>(repeating: 0x61)
+    let letters = SIMD16<UInt8>(repeating: 26)
+    let caseBit = SIMD16<UInt8>(repeating: 0x20)
+    let noBits = SIMD16<UInt8>(repeating: 0)
+    while count &- index >= 16 {
+        let vector = (base + index).loadUnaligned(as: SIMD16<UInt8>.self)
+        let lowercase = (vector &- lowercaseA) .< letters
+        (base + index).storeBytes(of: vector ^ noBits.replacing(with: caseBit, where: lowercase), as: SIMD16<UInt8>.self)
+        index &+= 16
     }
     let bytes = base.assumingMemoryBound(to: UInt8.self)
     while index < count {
         let octet = bytes[index]
         // a-z is 0x61...0x7a; clearing bit 5 maps it onto A-Z.
         if octet &- 0x61 < 26 { bytes[index] = octet & 0xdf }
-        index += 1
+        index &+= 1
     }
 }

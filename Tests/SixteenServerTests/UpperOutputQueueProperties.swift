@@ -7,14 +7,14 @@ import TestSupport
 import XCTest
 
 /// `upper`'s central law, with the daemon's own parts: an `UpperSession`
-/// counting, `uppercaseASCII` (eight octets at a time) converting, and an
+/// counting, `uppercaseASCII` (sixteen octets at a time) converting, and an
 /// `OutputQueue` holding what the socket has not taken, in memory chunks
 /// under a high-water mark and a pool budget, then in a spill file. For any
 /// input, cut into any reads, and any sequence of partial writes, the
 /// octets written are the uppercase of the octets read, in order, and the
 /// session completes exactly when the client has finished and everything
 /// is written. The uppercase rule is the plain one (`a`-`z` lose bit 5), so
-/// the SWAR conversion is checked against it at every alignment the reads
+/// the SIMD conversion is checked against it at every alignment the reads
 /// give. Spill files go to a fresh directory under /tmp.
 final class UpperOutputQueueProperties: XCTestCase {
     private var directory = ""

@@ -5,14 +5,14 @@ import SixteenProtocol
 // events decoded from the input (octets read, at most `readRoom` at a time;
 // EOF; a reset; a storage failure; a write of k pending octets or a full
 // socket; writability; the timer; time passing). The glue's output queue is
-// a plain array the target fills with `uppercaseASCII` (the SWAR code the
+// a plain array the target fills with `uppercaseASCII` (the SIMD code the
 // server runs) and the client's view is what the socket took. After EVERY
 // event the action and the state are checked against UpperSession.swift's
 // rules:
 //
 //  - `upper` output equals the uppercased input prefix: what the client got
 //    is, octet for octet, the uppercase of what it sent (checked with a
-//    plain per-octet uppercase, not the SWAR one) (rule 1);
+//    plain per-octet uppercase, not the SIMD one) (rule 1);
 //  - every octet read is queued, never one more (rules 2, 3); pending is
 //    what the queue holds and never exceeds the ceiling; a read of at most
 //    `readRoom` octets overflows only at the ceiling, and an overflow is
