@@ -1,34 +1,38 @@
 import CLibEv
 
 /// What a loop calls on its hot path: the events of the watchers embedded in
-/// pooled memory (`PooledIO`, `PooledTimer`), by slot, and, if asked, a call
-/// before and after each iteration's callbacks. One owner per loop.
+/// pooled memory (`PooledIO`, `PooledTimer`), by slot, and, if given, a call
+/// before and after each iteration's callbacks. One set per loop
+/// (`EventLoop.install`); its owner keeps it for as long as the loop runs.
 ///
-/// A class to subclass, not a protocol: the loop holds its owner unretained
-/// and calls it through `_withUnsafeGuaranteedRef`, so an event costs one
-/// indirect call and no reference counting. A protocol existential cannot be
-/// held that way; calling one retained and released the owner on every event.
-open class EventLoopOwner {
-    public init() {}
-
+/// Closures in `let`s of an object the loop holds unretained, so each event
+/// is one indirect call with no reference counting: the loop lends the object
+/// to the call (`_withUnsafeGuaranteedRef`), and a `let` closure of a borrowed
+/// object is called borrowed. Closures rather than methods to override: made
+/// where the owner's type is known (the specialized initializer of a generic
+/// reactor), they call code specialized for it, where a virtual method of a
+/// generic class enters its unspecialized body and looks the type up first.
+/// (A protocol existential, the first design, retained the owner per event.)
+public final class LoopCallbacks {
     /// The I/O watcher of `slot` saw `events`.
-    open func ioReady(slot: Int, events: IOEvents) {
-        preconditionFailure("\(Self.self) starts pooled I/O watchers, so it must override ioReady")
-    }
-
+    let ioReady: (_ slot: Int, _ events: IOEvents) -> Void
     /// The timer of `slot` fired.
-    open func timerFired(slot: Int) {
-        preconditionFailure("\(Self.self) starts pooled timers, so it must override timerFired")
+    let timerFired: (_ slot: Int) -> Void
+    /// `began`: the loop woke from its poll and is about to run this
+    /// iteration's callbacks (timers and I/O alike); nothing has run yet.
+    /// `ended`: every callback of the iteration has run, and the loop is
+    /// about to poll again.
+    let iteration: (began: () -> Void, ended: () -> Void)?
+
+    public init(
+        ioReady: @escaping (_ slot: Int, _ events: IOEvents) -> Void,
+        timerFired: @escaping (_ slot: Int) -> Void = { _ in preconditionFailure("no pooled timers on this loop") },
+        iteration: (began: () -> Void, ended: () -> Void)? = nil
+    ) {
+        self.ioReady = ioReady
+        self.timerFired = timerFired
+        self.iteration = iteration
     }
-
-    /// The loop woke from its poll and is about to run this iteration's
-    /// callbacks (timers and I/O alike); nothing has run yet. Called only for
-    /// an owner set with `bracketingIterations`.
-    open func iterationBegan() {}
-
-    /// Every callback of the iteration has run, and the loop is about to
-    /// poll again. Called only for an owner set with `bracketingIterations`.
-    open func iterationEnded() {}
 }
 
 /// One libev loop. It belongs to the thread that runs it: every call except
@@ -38,10 +42,8 @@ public final class EventLoop {
     public let raw: OpaquePointer
     private let isDefault: Bool
 
-    /// Where the events of pooled watchers on this loop go (`setOwner`). Set
-    /// once, before the loop runs, on the loop's thread, and only read after:
-    /// no dynamic exclusivity check is needed on every event.
-    @exclusivity(unchecked) private var owner: Unmanaged<EventLoopOwner>?
+    /// Whether `install` was called (it may be, once).
+    private var hasCallbacks = false
 
     /// A new loop on epoll (falling back to libev's choice if epoll is
     /// missing), leaving the thread's signal mask alone: signals are watched
@@ -53,13 +55,11 @@ public final class EventLoop {
         }
         raw = loop
         isDefault = false
-        ev_set_userdata(raw, Unmanaged.passUnretained(self).toOpaque())
     }
 
     private init(defaultLoop: OpaquePointer) {
         raw = defaultLoop
         isDefault = true
-        ev_set_userdata(raw, Unmanaged.passUnretained(self).toOpaque())
     }
 
     /// The process's default loop, the only one that may watch signals.
@@ -97,35 +97,33 @@ public final class EventLoop {
         ev_backend(raw) == SIXTEEN_EVBACKEND_EPOLL
     }
 
-    /// Makes `owner` receive the events of this loop's pooled watchers and,
-    /// with `bracketingIterations`, calls it before and after each
-    /// iteration's callbacks. Not retained: the owner must outlive every
-    /// pooled watcher it starts on this loop, and the loop's runs. Call once,
-    /// before the loop runs, on its thread.
+    /// Makes `callbacks` receive the events of this loop's pooled watchers
+    /// and, if it has an `iteration` pair, brackets each iteration's
+    /// callbacks with it. Not retained (libev's user data points at it): its
+    /// owner keeps it while the loop may run. Call once, before the loop
+    /// runs, on its thread.
     ///
     /// The bracket replaces libev's pending-callback runner (it calls
     /// `ev_invoke_pending` between the two), so it costs one call per
     /// iteration, where a check and a prepare watcher cost two queued events.
-    public func setOwner(_ owner: EventLoopOwner, bracketingIterations: Bool) {
-        precondition(self.owner == nil, "a loop has one owner")
-        self.owner = Unmanaged.passUnretained(owner)
-        guard bracketingIterations else { return }
+    public func install(_ callbacks: LoopCallbacks) {
+        precondition(!hasCallbacks, "a loop has one set of callbacks")
+        hasCallbacks = true
+        ev_set_userdata(raw, Unmanaged.passUnretained(callbacks).toOpaque())
+        guard callbacks.iteration != nil else { return }
         ev_set_invoke_pending_cb(raw) { loop in
-            EventLoop.withOwner(of: loop) { owner in
-                owner.iterationBegan()
+            EventLoop.withCallbacks(of: loop) { callbacks in
+                callbacks.iteration!.began()
                 ev_invoke_pending(loop)
-                owner.iterationEnded()
+                callbacks.iteration!.ended()
             }
         }
     }
 
-    /// Calls `body` with the owner of `loop` (a raw libev loop made by this
-    /// class), borrowed: neither the loop nor its owner is retained.
+    /// Calls `body` with the callbacks installed on `loop`, borrowed.
     @inline(__always)
-    static func withOwner(of loop: OpaquePointer?, _ body: (EventLoopOwner) -> Void) {
-        Unmanaged<EventLoop>.fromOpaque(ev_userdata(loop)!)._withUnsafeGuaranteedRef { eventLoop in
-            eventLoop.owner!._withUnsafeGuaranteedRef(body)
-        }
+    static func withCallbacks(of loop: OpaquePointer?, _ body: (LoopCallbacks) -> Void) {
+        Unmanaged<LoopCallbacks>.fromOpaque(ev_userdata(loop)!)._withUnsafeGuaranteedRef(body)
     }
 }
 

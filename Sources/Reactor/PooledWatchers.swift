@@ -15,7 +15,7 @@ public struct PooledTimerStorage {
 
 /// An I/O watcher living inside memory its user pooled (a connection slot),
 /// so starting, stopping and re-arming it never allocates. Its events go to
-/// the loop's owner (`EventLoop.setOwner`) with the slot number given to `prepare`.
+/// the loop's callbacks (`EventLoop.install`) with the slot number given to `prepare`.
 public struct PooledIO {
     let raw: UnsafeMutablePointer<ev_io>
 
@@ -28,8 +28,8 @@ public struct PooledIO {
     /// Binds the watcher to `slot`. Call once, when the slot's memory is made.
     public func prepare(slot: Int) {
         sixteen_ev_io_cb_init(raw) { loop, watcher, revents in
-            EventLoop.withOwner(of: loop) { owner in
-                owner.ioReady(slot: PooledSlot.index(watcher!.pointee.data), events: IOEvents(rawValue: revents))
+            EventLoop.withCallbacks(of: loop) { callbacks in
+                callbacks.ioReady(PooledSlot.index(watcher!.pointee.data), IOEvents(rawValue: revents))
             }
         }
         raw.pointee.data = PooledSlot.tag(slot)
@@ -67,8 +67,8 @@ public struct PooledTimer {
 
     public func prepare(slot: Int) {
         sixteen_ev_timer_init(raw, { loop, watcher, _ in
-            EventLoop.withOwner(of: loop) { owner in
-                owner.timerFired(slot: PooledSlot.index(watcher!.pointee.data))
+            EventLoop.withCallbacks(of: loop) { callbacks in
+                callbacks.timerFired(PooledSlot.index(watcher!.pointee.data))
             }
         }, 0, 0)
         raw.pointee.data = PooledSlot.tag(slot)

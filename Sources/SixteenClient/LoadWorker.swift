@@ -27,7 +27,7 @@ struct LoadSlot {
 
 /// One thread of the load generator: a loop driving its share of the
 /// connections, each through back-to-back `LoadSession`s.
-final class LoadWorker: EventLoopOwner {
+final class LoadWorker {
     let loop: EventLoop
     let counters = LoadCounters()
     let configuration: LoadConfiguration
@@ -47,6 +47,9 @@ final class LoadWorker: EventLoopOwner {
     private var beginning = false
     private var stopWatcher: AsyncWatcher!
     private var stopTimer: TimerWatcher!
+    /// What the loop calls per event (kept here: the loop holds it
+    /// unretained; the closures lend this worker to each call).
+    private var callbacks: LoopCallbacks!
 
     /// Latency from the intended start (corrected for coordinated omission) and from the actual start, in ns.
     var corrected = LatencyHistogram.make()
@@ -81,8 +84,11 @@ final class LoadWorker: EventLoopOwner {
             pattern[offset] = LoadSession.requestOctet(configuration.mode, at: offset % session.requestLength)
         }
         readBuffer = .allocate(byteCount: 256 * 1024, alignment: 16)
-        super.init()
-        loop.setOwner(self, bracketingIterations: false)
+        let this = Unmanaged.passUnretained(self)
+        callbacks = LoopCallbacks(
+            ioReady: { slot, events in this._withUnsafeGuaranteedRef { $0.ioReady(slot: slot, events: events) } },
+            timerFired: { slot in this._withUnsafeGuaranteedRef { $0.timerFired(slot: slot) } })
+        loop.install(callbacks)
         stopWatcher = AsyncWatcher(loop: loop) { [unowned self] in self.abandonAll() }
         stopTimer = TimerWatcher(loop: loop) { [unowned self] in self.stopStarting() }
         stopWatcher.start()
@@ -251,7 +257,7 @@ final class LoadWorker: EventLoopOwner {
 
     // MARK: Events
 
-    override func ioReady(slot index: Int, events: IOEvents) {
+    private func ioReady(slot index: Int, events: IOEvents) {
         let entry = slots + index
         guard entry.pointee.fd >= 0 else { return }
         if entry.pointee.connecting {
@@ -286,7 +292,7 @@ final class LoadWorker: EventLoopOwner {
         }
     }
 
-    override func timerFired(slot index: Int) {
+    private func timerFired(slot index: Int) {
         let entry = slots + index
         if entry.pointee.waitingToStart {
             begin(index, intended: entry.pointee.intendedStart)

@@ -22,10 +22,6 @@ enum ReactorWarning: Int, WarningKind {
 extension ServerReactor {
     /// Accepts up to a batch, so a flood of new connections cannot starve
     /// established ones; stops at the reactor's connection cap.
-    @_specialize(exported: false, where Handler == SixteenHandler)
-    @_specialize(exported: false, where Handler == UpperHandler)
-    @_specialize(exported: false, where Handler == ProxiedHandler<SixteenHandler>)
-    @_specialize(exported: false, where Handler == ProxiedHandler<UpperHandler>)
     func acceptBatch() {
         for _ in 0..<settings.acceptBatch {
             guard takePlace() else {

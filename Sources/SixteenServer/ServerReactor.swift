@@ -44,7 +44,7 @@ protocol ServingReactor: AnyObject {
 /// handler answers each event with a `ConnectionStep`, which this class
 /// performs. Everything here runs on the reactor's own thread, except the
 /// two wake-ups and reading `metrics`.
-final class ServerReactor<Handler: ProtocolHandler>: EventLoopOwner, ServingReactor {
+final class ServerReactor<Handler: ProtocolHandler>: ServingReactor {
     typealias Entry = UnsafeMutablePointer<ConnectionSlot<Handler.Session>>
 
     let index: Int
@@ -67,6 +67,9 @@ final class ServerReactor<Handler: ProtocolHandler>: EventLoopOwner, ServingReac
     /// Where `deadlineTimer` is set to fire, if it is running.
     private var deadlineTimerTarget: Int64?
     private var heartbeatTimer: TimerWatcher!
+    /// What the loop calls per event and per iteration (kept here: the loop
+    /// holds it unretained).
+    private var callbacks: LoopCallbacks!
     /// The loop's time for this iteration, read once when it woke: every
     /// event of the iteration sees the same `now` (libev's `ev_now` idea),
     /// which spares a clock read per event.
@@ -129,17 +132,23 @@ final class ServerReactor<Handler: ProtocolHandler>: EventLoopOwner, ServingReac
         table = ConnectionTable(blank: handler.blankSession)
         readBuffer = .allocate(byteCount: settings.readBufferSize, alignment: 16)
         spareFD = Self.openSpare()
-        super.init()
 
-        loop.setOwner(self, bracketingIterations: true)
-        // The watchers below are the reactor's own, stopped before it goes
-        // (`endDrain`, then deinit), so their callbacks never outlive it:
-        // `unowned(unsafe)` spares the reference count check that plain
-        // `unowned` makes on every call (several per session).
-        // The listener's callback runs on every accepting wake-up: it lends
-        // the reactor to the call (`Unmanaged`), where a captured reference,
-        // even `unowned(unsafe)`, is retained and released around it.
+        // The loop's callbacks and the watchers below are the reactor's own,
+        // stopped before it goes (`endDrain`, then deinit), so they never
+        // outlive it. The hot ones (per event, per iteration, per accepting
+        // wake-up) lend the reactor to the call (`Unmanaged`), where a
+        // captured reference, even `unowned(unsafe)`, is retained and
+        // released around it; the rest use `unowned(unsafe)`, which spares
+        // the reference count check of plain `unowned`. Each served
+        // handler's reactor is made where its type is known
+        // (`ServedProtocol`), so this initializer and the closures it makes
+        // are specialized for it, and so is everything they call.
         let this = Unmanaged.passUnretained(self)
+        callbacks = LoopCallbacks(
+            ioReady: { slot, events in this._withUnsafeGuaranteedRef { $0.ioReady(slot: slot, events: events) } },
+            iteration: (began: { this._withUnsafeGuaranteedRef { $0.iterationBegan() } },
+                        ended: { this._withUnsafeGuaranteedRef { $0.iterationEnded() } }))
+        loop.install(callbacks)
         listener = IOWatcher(loop: loop, fd: listenerFD, events: .readable) { _ in this._withUnsafeGuaranteedRef { $0.acceptBatch() } }
         acceptPause = TimerWatcher(loop: loop) { [unowned(unsafe) self] in self.resumeAccepting() }
         drainWatcher = AsyncWatcher(loop: loop) { [unowned(unsafe) self] in self.beginDrain() }
@@ -190,19 +199,7 @@ final class ServerReactor<Handler: ProtocolHandler>: EventLoopOwner, ServingReac
     }
 
     /// Input first: a read may end the session, and then writability is moot.
-    ///
-    /// The loop's three ways in (this, `acceptBatch` and `deadlinesPassed`)
-    /// are specialized for each served handler: libev calls them through an
-    /// override of `EventLoopOwner` or a closure made in the generic
-    /// initializer, so without this they run as unspecialized generic code,
-    /// which looks up the handler's and the slot's metadata on every event.
-    /// The generic entry checks `Handler` and jumps to its specialization,
-    /// and everything it calls is specialized with it.
-    @_specialize(exported: false, where Handler == SixteenHandler)
-    @_specialize(exported: false, where Handler == UpperHandler)
-    @_specialize(exported: false, where Handler == ProxiedHandler<SixteenHandler>)
-    @_specialize(exported: false, where Handler == ProxiedHandler<UpperHandler>)
-    override func ioReady(slot: Int, events: IOEvents) {
+    private func ioReady(slot: Int, events: IOEvents) {
         let entry = table[slot]
         if entry.pointee.inputOpen, events.contains(.readable) || events.contains(.error) {
             readOnce(slot, entry)
@@ -348,10 +345,6 @@ final class ServerReactor<Handler: ProtocolHandler>: EventLoopOwner, ServingReac
 
     /// The earliest deadline has come: each slot whose deadline has passed
     /// hears it (and may set a new one); then the timer is set for the next.
-    @_specialize(exported: false, where Handler == SixteenHandler)
-    @_specialize(exported: false, where Handler == UpperHandler)
-    @_specialize(exported: false, where Handler == ProxiedHandler<SixteenHandler>)
-    @_specialize(exported: false, where Handler == ProxiedHandler<UpperHandler>)
     private func deadlinesPassed() {
         deadlineTimerTarget = nil
         while let slot = deadlines.popExpired(now: now.nanoseconds) {
@@ -380,13 +373,13 @@ final class ServerReactor<Handler: ProtocolHandler>: EventLoopOwner, ServingReac
     // MARK: The loop's own pulse
 
     /// The loop woke: every event of this iteration sees this `now`.
-    override func iterationBegan() {
+    private func iterationBegan() {
         now = Instant(nanoseconds: MonotonicClock.nanoseconds())
     }
 
     /// Every callback of the iteration ran: how long they took is
     /// `sixteen_loop_iteration_seconds`, and the end is the loop's pulse.
-    override func iterationEnded() {
+    private func iterationEnded() {
         let end = MonotonicClock.nanoseconds()
         iterationDuration.record(end - now.nanoseconds)
         metrics.lastIterationEnd.store(end, ordering: .relaxed)

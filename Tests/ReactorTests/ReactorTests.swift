@@ -59,33 +59,41 @@ final class EventLoopTests: XCTestCase {
     }
 }
 
-/// Pooled watchers report to the loop's owner with their slot number, and an
-/// owner that asks for it hears each iteration begin and end around its callbacks.
+/// Pooled watchers report to the loop's callbacks with their slot number,
+/// and callbacks with an iteration pair hear each iteration begin and end
+/// around its watchers' callbacks.
 final class PooledWatcherTests: XCTestCase {
-    final class Recorder: EventLoopOwner {
+    final class Recorder {
         var io: [(Int, IOEvents)] = []
         var timers: [Int] = []
         /// What happened, in order: "began", "io 1", "timer 2", "ended".
         var journal: [String] = []
         weak var loop: EventLoop?
-        override func ioReady(slot: Int, events: IOEvents) {
-            io.append((slot, events))
-            journal.append("io \(slot)")
-            loop?.breakAll()
+
+        func callbacks(bracketingIterations: Bool) -> LoopCallbacks {
+            LoopCallbacks(
+                ioReady: { [unowned self] slot, events in
+                    io.append((slot, events))
+                    journal.append("io \(slot)")
+                    loop?.breakAll()
+                },
+                timerFired: { [unowned self] slot in
+                    timers.append(slot)
+                    journal.append("timer \(slot)")
+                },
+                iteration: bracketingIterations
+                    ? (began: { [unowned self] in journal.append("began") }, ended: { [unowned self] in journal.append("ended") })
+                    : nil)
         }
-        override func timerFired(slot: Int) {
-            timers.append(slot)
-            journal.append("timer \(slot)")
-        }
-        override func iterationBegan() { journal.append("began") }
-        override func iterationEnded() { journal.append("ended") }
     }
 
     func testSlotNumbersTravelThroughTheWatcher() throws {
         let loop = try EventLoop()
         let recorder = Recorder()
         recorder.loop = loop
-        loop.setOwner(recorder, bracketingIterations: false)
+        let callbacks = recorder.callbacks(bracketingIterations: false)
+        loop.install(callbacks)
+        defer { withExtendedLifetime(callbacks) {} }
         let ios = UnsafeMutablePointer<PooledIOStorage>.allocate(capacity: 3)
         let timers = UnsafeMutablePointer<PooledTimerStorage>.allocate(capacity: 3)
         defer { ios.deallocate(); timers.deallocate() }
@@ -122,7 +130,9 @@ final class PooledWatcherTests: XCTestCase {
         let loop = try EventLoop()
         let recorder = Recorder()
         recorder.loop = loop
-        loop.setOwner(recorder, bracketingIterations: true)
+        let callbacks = recorder.callbacks(bracketingIterations: true)
+        loop.install(callbacks)
+        defer { withExtendedLifetime(callbacks) {} }
         let ios = UnsafeMutablePointer<PooledIOStorage>.allocate(capacity: 1)
         let timers = UnsafeMutablePointer<PooledTimerStorage>.allocate(capacity: 2)
         defer { ios.deallocate(); timers.deallocate() }
