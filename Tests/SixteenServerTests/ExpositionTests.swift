@@ -240,6 +240,26 @@ final class ExpositionTests: XCTestCase {
         XCTAssertEqual(loaded.count, 8)
     }
 
+    /// Each observation lands in the first bucket whose bound holds it:
+    /// every bound of the daemon's histograms, one below and one above, and
+    /// every power of two around them.
+    func testEveryObservationLandsInTheFirstBucketWhoseBoundHoldsIt() {
+        for declaration in [ReactorFamilies.loopIteration, ReactorFamilies.sessionDuration, Self.duration] {
+            var observations: [Int64] = [Int64.min, -1, 0, 1, 2, 3, Int64.max - 1, Int64.max]
+            for bound in declaration.bounds { observations += [bound - 1, bound, bound + 1] }
+            for shift in 0..<63 { observations += [(1 << shift) - 1, 1 << shift, (1 << shift) + 1] }
+            for observation in observations {
+                let cells = HistogramCells(declaration)
+                defer { cells.deallocate() }
+                cells.record(observation)
+                let expected = declaration.bounds.firstIndex { max(observation, 0) <= $0 } ?? declaration.bounds.count
+                var buckets = [Int](repeating: 0, count: declaration.bounds.count + 1)
+                buckets[expected] = 1
+                XCTAssertEqual(cells.load().buckets, buckets, "\(declaration.family.name): \(observation)")
+            }
+        }
+    }
+
     func testHistogramNegativeObservationCountsAsZero() {
         let cells = HistogramCells(Self.duration)
         defer { cells.deallocate() }
