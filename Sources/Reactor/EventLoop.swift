@@ -18,20 +18,44 @@ public final class LoopCallbacks {
     let ioReady: (_ slot: Int, _ events: IOEvents) -> Void
     /// The timer of `slot` fired.
     let timerFired: (_ slot: Int) -> Void
-    /// `began`: the loop woke from its poll and is about to run this
-    /// iteration's callbacks (timers and I/O alike); nothing has run yet.
-    /// `ended`: every callback of the iteration has run, and the loop is
-    /// about to poll again.
-    let iteration: (began: () -> Void, ended: () -> Void)?
+    /// Runs one iteration's callbacks, once the loop has woken from its poll:
+    /// it must call `EventLoop.invokePending()` once, and may do what it
+    /// likes before (nothing of the iteration has run yet) and after (every
+    /// callback has run, and the loop is about to poll again). One closure,
+    /// not one before and one after: a call fewer per iteration.
+    let iteration: () -> Void
+    /// Whether `iteration` was given; without it, libev runs the callbacks.
+    let runsIterations: Bool
 
+    /// Callbacks that run each iteration's watcher callbacks through
+    /// `iteration`. (Two initializers, not an optional closure: a closure
+    /// stored through an `Optional` is re-abstracted, and every call then
+    /// went through two thunks.)
     public init(
         ioReady: @escaping (_ slot: Int, _ events: IOEvents) -> Void,
-        timerFired: @escaping (_ slot: Int) -> Void = { _ in preconditionFailure("no pooled timers on this loop") },
-        iteration: (began: () -> Void, ended: () -> Void)? = nil
+        timerFired: @escaping (_ slot: Int) -> Void = LoopCallbacks.noPooledTimers,
+        iteration: @escaping () -> Void
     ) {
         self.ioReady = ioReady
         self.timerFired = timerFired
         self.iteration = iteration
+        runsIterations = true
+    }
+
+    /// Callbacks for pooled watchers only; libev runs each iteration.
+    public init(
+        ioReady: @escaping (_ slot: Int, _ events: IOEvents) -> Void,
+        timerFired: @escaping (_ slot: Int) -> Void = LoopCallbacks.noPooledTimers
+    ) {
+        self.ioReady = ioReady
+        self.timerFired = timerFired
+        iteration = {}
+        runsIterations = false
+    }
+
+    /// For a loop that starts no pooled timers.
+    public static func noPooledTimers(_ slot: Int) {
+        preconditionFailure("a pooled timer fired on a loop whose callbacks take none")
     }
 }
 
@@ -98,26 +122,30 @@ public final class EventLoop {
     }
 
     /// Makes `callbacks` receive the events of this loop's pooled watchers
-    /// and, if it has an `iteration` pair, brackets each iteration's
-    /// callbacks with it. Not retained (libev's user data points at it): its
-    /// owner keeps it while the loop may run. Call once, before the loop
-    /// runs, on its thread.
+    /// and, if it has an `iteration` closure, run each iteration's callbacks
+    /// through it. Not retained (libev's user data points at it): its owner
+    /// keeps it while the loop may run. Call once, before the loop runs, on
+    /// its thread.
     ///
-    /// The bracket replaces libev's pending-callback runner (it calls
-    /// `ev_invoke_pending` between the two), so it costs one call per
-    /// iteration, where a check and a prepare watcher cost two queued events.
+    /// `iteration` replaces libev's pending-callback runner, so it costs one
+    /// call per iteration, where a check and a prepare watcher around the
+    /// callbacks cost two queued events. libev also runs it once as `run()`
+    /// starts, with nothing pending.
     public func install(_ callbacks: LoopCallbacks) {
         precondition(!hasCallbacks, "a loop has one set of callbacks")
         hasCallbacks = true
         ev_set_userdata(raw, Unmanaged.passUnretained(callbacks).toOpaque())
-        guard callbacks.iteration != nil else { return }
+        guard callbacks.runsIterations else { return }
         ev_set_invoke_pending_cb(raw) { loop in
-            EventLoop.withCallbacks(of: loop) { callbacks in
-                callbacks.iteration!.began()
-                ev_invoke_pending(loop)
-                callbacks.iteration!.ended()
-            }
+            EventLoop.withCallbacks(of: loop) { $0.iteration() }
         }
+    }
+
+    /// Runs the callbacks of every watcher pending in this iteration; for
+    /// `LoopCallbacks.iteration` only.
+    @inline(__always)
+    public func invokePending() {
+        ev_invoke_pending(raw)
     }
 
     /// Calls `body` with the callbacks installed on `loop`, borrowed.

@@ -39,18 +39,27 @@ final class ConnectionTable<Session> {
     private static var chunkShift: Int { 9 }
     static var chunkSize: Int { 1 << chunkShift }
 
-    // `@exclusivity(unchecked)`: the table belongs to one reactor and only
-    // its thread touches it, and no access to these properties is held
-    // across a call that could reach them again (the methods below read and
-    // write them directly, and hand out slot pointers, never `inout` access
-    // to the arrays). The dynamic checks they would get otherwise were a
-    // tenth of a session's instructions (benchmarks/instructions).
+    /// One chunk's place in the table's directory.
+    private struct Chunk {
+        /// nil where the chunk was given back (a hole, reused first by `grow`).
+        var slots: UnsafeMutablePointer<Slot>?
+        /// Slots in use; and heartbeats the chunk has been empty.
+        var used: Int32 = 0
+        var emptyBeats: Int32 = 0
+    }
 
-    /// nil where a chunk was given back (a hole, reused first by `grow`).
-    @exclusivity(unchecked) private var chunks: [UnsafeMutablePointer<Slot>?] = []
-    /// Slots in use, per chunk; and heartbeats each chunk has been empty.
-    @exclusivity(unchecked) private var usedInChunk: [Int32] = []
-    @exclusivity(unchecked) private var emptyBeats: [Int32] = []
+    // The directory is raw memory, not an array: accepting and closing
+    // count their slot in it, and an array would check its uniqueness and
+    // bounds on each of those writes. `@exclusivity(unchecked)`: the table
+    // belongs to one reactor and only its thread touches it, and no access
+    // to these properties is held across a call that could reach them
+    // again (the methods below read and write them directly, and hand out
+    // slot pointers only). The dynamic checks they would get otherwise were
+    // a tenth of a session's instructions (benchmarks/instructions).
+    @exclusivity(unchecked) private var directory: UnsafeMutablePointer<Chunk>
+    @exclusivity(unchecked) private var directoryCapacity = 4
+    /// Chunks in the directory, holes included.
+    @exclusivity(unchecked) private var chunkCount = 0
     @exclusivity(unchecked) private var freeHead = -1
     private let blank: Session
     /// Slots in use.
@@ -59,25 +68,28 @@ final class ConnectionTable<Session> {
     /// `blank` fills new slots; each connection sets its own session on open.
     init(blank: Session) {
         self.blank = blank
+        directory = .allocate(capacity: directoryCapacity)
     }
 
     deinit {
-        for chunk in chunks {
-            guard let chunk else { continue }
+        for index in 0..<chunkCount {
+            guard let chunk = directory[index].slots else { continue }
             chunk.deinitialize(count: Self.chunkSize)
             chunk.deallocate()
         }
+        directory.deinitialize(count: chunkCount)
+        directory.deallocate()
     }
 
     /// Every slot number in use or possible, up to the last chunk held.
-    var capacity: Int { chunks.count << Self.chunkShift }
+    var capacity: Int { chunkCount << Self.chunkShift }
 
     /// Chunks held now.
-    var chunksHeld: Int { chunks.reduce(0) { $0 + ($1 == nil ? 0 : 1) } }
+    var chunksHeld: Int { (0..<chunkCount).reduce(0) { $0 + (directory[$1].slots == nil ? 0 : 1) } }
 
     @inline(__always)
     subscript(slot: Int) -> UnsafeMutablePointer<Slot> {
-        chunks[slot >> Self.chunkShift].unsafelyUnwrapped + (slot & (Self.chunkSize - 1))
+        directory[slot >> Self.chunkShift].slots.unsafelyUnwrapped + (slot & (Self.chunkSize - 1))
     }
 
     /// The slot's I/O watcher, at its fixed address (the slot's own).
@@ -92,7 +104,7 @@ final class ConnectionTable<Session> {
         let slot = freeHead
         freeHead = -2 - Int(self[slot].pointee.fd)
         activeCount += 1
-        usedInChunk[slot >> Self.chunkShift] += 1
+        directory[slot >> Self.chunkShift].used += 1
         return slot
     }
 
@@ -102,12 +114,12 @@ final class ConnectionTable<Session> {
         entry.pointee.fd = Int32(-2 - freeHead)
         freeHead = slot
         activeCount -= 1
-        usedInChunk[slot >> Self.chunkShift] -= 1
+        directory[slot >> Self.chunkShift].used -= 1
     }
 
     /// Calls `body` with every slot in use.
     func forEachActive(_ body: (Int) -> Void) {
-        for slot in 0..<capacity where chunks[slot >> Self.chunkShift] != nil && self[slot].pointee.fd >= 0 {
+        for slot in 0..<capacity where directory[slot >> Self.chunkShift].slots != nil && self[slot].pointee.fd >= 0 {
             body(slot)
         }
     }
@@ -117,23 +129,22 @@ final class ConnectionTable<Session> {
     /// the load keeps its chunks). True if it gave any back.
     func shrink(afterEmptyBeats beats: Int) -> Bool {
         var released = false
-        for index in chunks.indices.dropFirst() where chunks[index] != nil {
-            guard usedInChunk[index] == 0 else {
-                emptyBeats[index] = 0
+        for index in 1..<max(chunkCount, 1) where directory[index].slots != nil {
+            guard directory[index].used == 0 else {
+                directory[index].emptyBeats = 0
                 continue
             }
-            emptyBeats[index] += 1
-            guard emptyBeats[index] >= beats else { continue }
-            chunks[index]!.deinitialize(count: Self.chunkSize)
-            chunks[index]!.deallocate()
-            chunks[index] = nil
+            directory[index].emptyBeats += 1
+            guard directory[index].emptyBeats >= beats else { continue }
+            directory[index].slots!.deinitialize(count: Self.chunkSize)
+            directory[index].slots!.deallocate()
+            directory[index].slots = nil
             released = true
         }
         guard released else { return false }
-        while chunks.count > 1, chunks.last! == nil {
-            chunks.removeLast()
-            usedInChunk.removeLast()
-            emptyBeats.removeLast()
+        while chunkCount > 1, directory[chunkCount - 1].slots == nil {
+            chunkCount -= 1
+            (directory + chunkCount).deinitialize(count: 1)
         }
         rebuildFreeList()
         return true
@@ -142,7 +153,7 @@ final class ConnectionTable<Session> {
     /// The free list over the chunks held, lowest slot first.
     private func rebuildFreeList() {
         freeHead = -1
-        for slot in stride(from: capacity - 1, through: 0, by: -1) where chunks[slot >> Self.chunkShift] != nil {
+        for slot in stride(from: capacity - 1, through: 0, by: -1) where directory[slot >> Self.chunkShift].slots != nil {
             let entry = self[slot]
             guard entry.pointee.fd < 0 else { continue }
             entry.pointee.fd = Int32(-2 - freeHead)
@@ -152,19 +163,23 @@ final class ConnectionTable<Session> {
 
     private func grow() {
         precondition(MemoryLayout<Slot>.offset(of: \Slot.io) == 0, "the watcher must start the slot")
-        let index = chunks.firstIndex { $0 == nil } ?? chunks.count
+        let index = (0..<chunkCount).first { directory[$0].slots == nil } ?? chunkCount
         let base = index << Self.chunkShift
         precondition(base + Self.chunkSize <= Int(Int32.max), "connection table full")
         let chunk = UnsafeMutablePointer<Slot>.allocate(capacity: Self.chunkSize)
         chunk.initialize(repeating: Slot(session: blank), count: Self.chunkSize)
-        if index == chunks.count {
-            chunks.append(chunk)
-            usedInChunk.append(0)
-            emptyBeats.append(0)
+        if index == chunkCount {
+            if chunkCount == directoryCapacity {
+                let larger = UnsafeMutablePointer<Chunk>.allocate(capacity: directoryCapacity * 2)
+                larger.moveInitialize(from: directory, count: chunkCount)
+                directory.deallocate()
+                directory = larger
+                directoryCapacity *= 2
+            }
+            (directory + index).initialize(to: Chunk(slots: chunk))
+            chunkCount += 1
         } else {
-            chunks[index] = chunk
-            usedInChunk[index] = 0
-            emptyBeats[index] = 0
+            directory[index] = Chunk(slots: chunk)
         }
         for offset in 0..<Self.chunkSize {
             let entry = chunk + offset

@@ -157,8 +157,15 @@ final class DeadlineHeap {
         capacity = size
     }
 
+    /// The check inlines into `schedule` (twice per session); the growth,
+    /// once per doubling of the connection table, stays out of line.
+    @inline(__always)
     private func ensurePosition(for slot: Int) {
-        guard slot >= positionCapacity else { return }
+        if slot >= positionCapacity { growPositions(toHold: slot) }
+    }
+
+    @inline(never)
+    private func growPositions(toHold slot: Int) {
         var larger = positionCapacity * 2
         while larger <= slot { larger *= 2 }
         let newPositions = UnsafeMutablePointer<Int32>.allocate(capacity: larger)

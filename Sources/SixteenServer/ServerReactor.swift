@@ -146,8 +146,7 @@ final class ServerReactor<Handler: ProtocolHandler>: ServingReactor {
         let this = Unmanaged.passUnretained(self)
         callbacks = LoopCallbacks(
             ioReady: { slot, events in this._withUnsafeGuaranteedRef { $0.ioReady(slot: slot, events: events) } },
-            iteration: (began: { this._withUnsafeGuaranteedRef { $0.iterationBegan() } },
-                        ended: { this._withUnsafeGuaranteedRef { $0.iterationEnded() } }))
+            iteration: { this._withUnsafeGuaranteedRef { $0.runIteration() } })
         loop.install(callbacks)
         listener = IOWatcher(loop: loop, fd: listenerFD, events: .readable) { _ in this._withUnsafeGuaranteedRef { $0.acceptBatch() } }
         acceptPause = TimerWatcher(loop: loop) { [unowned(unsafe) self] in self.resumeAccepting() }
@@ -372,14 +371,13 @@ final class ServerReactor<Handler: ProtocolHandler>: ServingReactor {
 
     // MARK: The loop's own pulse
 
-    /// The loop woke: every event of this iteration sees this `now`.
-    private func iterationBegan() {
+    /// One iteration of the loop, woken from its poll: every event of it
+    /// sees one `now`, read as it begins (libev's `ev_now` idea, which spares
+    /// a clock read per event); how long its callbacks took is
+    /// `sixteen_loop_iteration_seconds`, and its end is the loop's pulse.
+    private func runIteration() {
         now = Instant(nanoseconds: MonotonicClock.nanoseconds())
-    }
-
-    /// Every callback of the iteration ran: how long they took is
-    /// `sixteen_loop_iteration_seconds`, and the end is the loop's pulse.
-    private func iterationEnded() {
+        loop.invokePending()
         let end = MonotonicClock.nanoseconds()
         iterationDuration.record(end - now.nanoseconds)
         metrics.lastIterationEnd.store(end, ordering: .relaxed)

@@ -60,8 +60,8 @@ final class EventLoopTests: XCTestCase {
 }
 
 /// Pooled watchers report to the loop's callbacks with their slot number,
-/// and callbacks with an iteration pair hear each iteration begin and end
-/// around its watchers' callbacks.
+/// and callbacks with an `iteration` closure run each iteration's watcher
+/// callbacks through it.
 final class PooledWatcherTests: XCTestCase {
     final class Recorder {
         var io: [(Int, IOEvents)] = []
@@ -70,20 +70,28 @@ final class PooledWatcherTests: XCTestCase {
         var journal: [String] = []
         weak var loop: EventLoop?
 
+        func ioReady(_ slot: Int, _ events: IOEvents) {
+            io.append((slot, events))
+            journal.append("io \(slot)")
+            loop?.breakAll()
+        }
+
+        func timerFired(_ slot: Int) {
+            timers.append(slot)
+            journal.append("timer \(slot)")
+        }
+
         func callbacks(bracketingIterations: Bool) -> LoopCallbacks {
-            LoopCallbacks(
-                ioReady: { [unowned self] slot, events in
-                    io.append((slot, events))
-                    journal.append("io \(slot)")
-                    loop?.breakAll()
-                },
-                timerFired: { [unowned self] slot in
-                    timers.append(slot)
-                    journal.append("timer \(slot)")
-                },
-                iteration: bracketingIterations
-                    ? (began: { [unowned self] in journal.append("began") }, ended: { [unowned self] in journal.append("ended") })
-                    : nil)
+            guard bracketingIterations else {
+                return LoopCallbacks(ioReady: { [unowned self] in ioReady($0, $1) }, timerFired: { [unowned self] in timerFired($0) })
+            }
+            return LoopCallbacks(
+                ioReady: { [unowned self] in ioReady($0, $1) }, timerFired: { [unowned self] in timerFired($0) },
+                iteration: { [unowned self] in
+                    journal.append("began")
+                    loop?.invokePending()
+                    journal.append("ended")
+                })
         }
     }
 

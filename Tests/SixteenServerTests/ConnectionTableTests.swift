@@ -29,6 +29,24 @@ final class ConnectionTableTests: XCTestCase {
         XCTAssertEqual(fill(table, 3), [0, 1, 2], "lowest slots first after a rebuild")
     }
 
+    /// The chunk directory starts with room for four and doubles: nine
+    /// chunks, all given back but the first, then nine again.
+    func testTheDirectoryGrowsPastItsFirstRoomAndShrinksBack() {
+        let table = ConnectionTable(blank: 0)
+        let slots = fill(table, 9 * size)
+        XCTAssertEqual(slots, Array(0..<(9 * size)))
+        XCTAssertEqual(table.chunksHeld, 9)
+        XCTAssertEqual(table.capacity, 9 * size)
+        slots.forEach(table.release)
+        for _ in 0..<4 { XCTAssertFalse(table.shrink(afterEmptyBeats: 5)) }
+        XCTAssertTrue(table.shrink(afterEmptyBeats: 5))
+        XCTAssertEqual(table.chunksHeld, 1)
+        XCTAssertEqual(table.capacity, size)
+        XCTAssertEqual(fill(table, 9 * size), Array(0..<(9 * size)))
+        XCTAssertEqual(table.chunksHeld, 9)
+        XCTAssertEqual(table.activeCount, 9 * size)
+    }
+
     func testAChunkInUseIsKeptAndItsEmptyCountStartsOver() {
         let table = ConnectionTable(blank: 0)
         let slots = fill(table, 3 * size)
