@@ -17,7 +17,7 @@ public struct PooledTimerStorage {
 /// so starting, stopping and re-arming it never allocates. Its events go to
 /// the loop's callbacks (`EventLoop.install`) with the slot number given to `prepare`.
 public struct PooledIO {
-    let raw: UnsafeMutablePointer<ev_io>
+    @usableFromInline let raw: UnsafeMutablePointer<ev_io>
 
     /// The watcher whose memory is `storage` (inside a pooled slot, at a stable address).
     @inline(__always)
@@ -35,11 +35,13 @@ public struct PooledIO {
         raw.pointee.data = PooledSlot.tag(slot)
     }
 
-    public var isActive: Bool { sixteen_ev_io_is_active(raw) != 0 }
-    public var events: IOEvents { IOEvents(rawValue: sixteen_ev_io_events(raw)) }
+    @inlinable public var isActive: Bool { sixteen_ev_io_is_active(raw) != 0 }
+    @inlinable public var events: IOEvents { IOEvents(rawValue: sixteen_ev_io_events(raw)) }
 
     /// Watches `fd` for `events`, replacing whatever it watched before.
-    /// Watching no events stops the watcher.
+    /// Watching no events stops the watcher. Inlinable, like `stop`: the
+    /// reactors call it after every step of a session.
+    @inlinable
     public func watch(fd: Int32, events: IOEvents, on loop: EventLoop) {
         if isActive {
             if events == self.events && sixteen_ev_io_fd(raw) == fd { return }
@@ -50,6 +52,7 @@ public struct PooledIO {
         ev_io_start(loop.raw, raw)
     }
 
+    @inlinable
     public func stop(on loop: EventLoop) {
         ev_io_stop(loop.raw, raw)
     }

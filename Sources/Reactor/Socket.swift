@@ -41,9 +41,11 @@ public enum AcceptOutcome: Equatable, Sendable {
     case failed(Errno)
 }
 
-/// Socket calls with typed outcomes. None of them allocates.
+/// Socket calls with typed outcomes. None of them allocates. The ones a
+/// session makes (accept, read, send) are inlinable: inlined into the
+/// reactors, they cost no call of their own around the system call.
 public enum Socket {
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) -> ReadOutcome {
         while true {
             let n = Glibc.read(fd, buffer.baseAddress, buffer.count)
@@ -58,7 +60,7 @@ public enum Socket {
     }
 
     /// Sends with `MSG_NOSIGNAL`, so a vanished peer yields `EPIPE`, never SIGPIPE.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func send(_ fd: Int32, _ octets: UnsafeRawBufferPointer) -> WriteOutcome {
         while true {
             let n = Glibc.send(fd, octets.baseAddress, octets.count, SIXTEEN_MSG_NOSIGNAL)
@@ -89,7 +91,7 @@ public enum Socket {
 
     /// Accepts one connection; with `peer`, the kernel writes the client's
     /// address there (no `getpeername` needed).
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func accept(_ listener: Int32, peer: UnsafeMutablePointer<sockaddr_storage>? = nil) -> AcceptOutcome {
         let fd: Int32
         if let peer {
