@@ -11,12 +11,16 @@ between the two totals, divided by the difference in sessions, is what one
 more session costs: start-up, the first accept and the shutdown cancel out.
 The same for `upper`: streams of --upper-mib MiB each, per MiB echoed.
 
+With --profile, the same difference per function (callgrind_annotate, self
+cost): what one more session spends in each, for the first round's runs,
+printed to stderr. That is how the costs issue #13 removed were found.
+
 Writes summary.json and summary.md to benchmarks/results/tmp/instructions/,
 or with --record to benchmarks/results/instructions/ (what the README cites
 and later changes compare against: the counts are exact, so any difference
 is a real one).
 """
-import datetime, json, os, signal, socket, statistics, subprocess, sys, tempfile, time
+import datetime, json, os, re, signal, socket, statistics, subprocess, sys, tempfile, time
 
 from common import OneLineParser, machine_line, write_summary
 
@@ -53,9 +57,38 @@ def wait_listening(port, process, seconds=60):
     sys.exit("benchmarks/instructions.py: the server did not listen within %d s" % seconds)
 
 
-def counted(name, binary, load, protocol, sessions, mib):
+def functions(out):
+    """Self instructions per function in a callgrind output file."""
+    annotated = subprocess.run(["callgrind_annotate", "--threshold=100", "--inclusive=no", "--auto=no", "--tree=none", out],
+                               capture_output=True, text=True, check=True).stdout
+    costs = {}
+    for line in annotated.splitlines():
+        match = re.match(r"\s*([\d,]+) \([\s\d.]+%\)\s+(.*)$", line)
+        if not match or match.group(2) == "PROGRAM TOTALS" or match.group(2).startswith("=>"):
+            continue
+        name = re.sub(r" \[[^\]]*\]$", "", match.group(2))
+        costs[name] = costs.get(name, 0) + int(match.group(1).replace(",", ""))
+    return costs
+
+
+def print_profile(name, what, small, large, work):
+    """The top functions by what one more unit of work costs in each."""
+    rows = sorted(((large[1].get(f, 0) - small[1].get(f, 0)) / work, f) for f in set(small[1]) | set(large[1]))
+    rows.reverse()
+    print("%s: instructions per %s by function (self cost, %.0f in all)" % (name, what, (large[0] - small[0]) / work), file=sys.stderr)
+    for cost, function in rows[:PROFILE_ROWS]:
+        if cost < 1:
+            break
+        print("%10.1f  %s" % (cost, function[-150:]), file=sys.stderr)
+
+
+PROFILE_ROWS = 40
+
+
+def counted(name, binary, load, protocol, sessions, mib, profile=False):
     """The server's total user-space instructions for `sessions` sessions (and
-    the probe connection wait_listening makes, the same in every run)."""
+    the probe connection wait_listening makes, the same in every run); with
+    `profile`, a pair of the total and the cost per function."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="sixteen-callgrind-") as directory:
         out = os.path.join(directory, "callgrind.out")
@@ -78,7 +111,8 @@ def counted(name, binary, load, protocol, sessions, mib):
         with open(out) as f:
             for line in f:
                 if line.startswith("summary:") or line.startswith("totals:"):
-                    return int(line.split()[1])
+                    total = int(line.split()[1])
+                    return (total, functions(out)) if profile else total
     sys.exit("benchmarks/instructions.py: no total in callgrind's output for %s" % name)
 
 
@@ -92,6 +126,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="rounds, servers interleaved; medians are reported (default 3)")
     parser.add_argument("--only", default="sixteen,c-libev", help="servers (default sixteen,c-libev)")
     parser.add_argument("--record", action="store_true", help="write benchmarks/results/instructions/ (the defaults only)")
+    parser.add_argument("--profile", action="store_true", help="also print the cost per function (first round) to stderr")
     parser.add_argument("--dry-run", action="store_true", help="check the arguments and stop")
     args = parser.parse_args()
     servers = [s for s in args.only.split(",") if s]
@@ -127,10 +162,16 @@ def main():
     rounds = {name: [] for name in servers}
     for round_index in range(args.rounds):
         for name in servers if round_index % 2 == 0 else servers[::-1]:
-            small = counted(name, binaries[name], sixteen, "sixteen", args.small, 0)
-            large = counted(name, binaries[name], sixteen, "sixteen", args.large, 0)
-            small_u = counted(name, binaries[name], sixteen, "upper", args.upper_streams[0], args.upper_mib)
-            large_u = counted(name, binaries[name], sixteen, "upper", args.upper_streams[1], args.upper_mib)
+            profile = args.profile and round_index == 0
+            small = counted(name, binaries[name], sixteen, "sixteen", args.small, 0, profile)
+            large = counted(name, binaries[name], sixteen, "sixteen", args.large, 0, profile)
+            small_u = counted(name, binaries[name], sixteen, "upper", args.upper_streams[0], args.upper_mib, profile)
+            large_u = counted(name, binaries[name], sixteen, "upper", args.upper_streams[1], args.upper_mib, profile)
+            if profile:
+                print_profile(name, "sixteen session", small, large, args.large - args.small)
+                print_profile(name, "MiB of upper", small_u, large_u,
+                              (args.upper_streams[1] - args.upper_streams[0]) * args.upper_mib)
+                small, large, small_u, large_u = small[0], large[0], small_u[0], large_u[0]
             one = {"per_session": (large - small) / (args.large - args.small),
                    "per_mib": (large_u - small_u) / ((args.upper_streams[1] - args.upper_streams[0]) * args.upper_mib),
                    "instructions": {"sixteen": [small, large], "upper": [small_u, large_u]}}
