@@ -63,63 +63,65 @@ final class EventLoopTests: XCTestCase {
 /// and callbacks with an `iteration` closure run each iteration's watcher
 /// callbacks through it.
 final class PooledWatcherTests: XCTestCase {
+    /// A loop whose callbacks record what they hear, with pooled I/O
+    /// watchers and timers for slots 0..<`slots`.
     final class Recorder {
+        let loop: EventLoop
+        private(set) var callbacks: LoopCallbacks!
+        let ios: UnsafeMutablePointer<PooledIOStorage>
+        let timers: UnsafeMutablePointer<PooledTimerStorage>
         var io: [(Int, IOEvents)] = []
-        var timers: [Int] = []
+        var timersFired: [Int] = []
         /// What happened, in order: "began", "io 1", "timer 2", "ended".
         var journal: [String] = []
-        weak var loop: EventLoop?
 
-        func ioReady(_ slot: Int, _ events: IOEvents) {
-            io.append((slot, events))
-            journal.append("io \(slot)")
-            loop?.breakAll()
-        }
-
-        func timerFired(_ slot: Int) {
-            timers.append(slot)
-            journal.append("timer \(slot)")
-        }
-
-        func callbacks(bracketingIterations: Bool) -> LoopCallbacks {
-            guard bracketingIterations else {
-                return LoopCallbacks(ioReady: { [unowned self] in ioReady($0, $1) }, timerFired: { [unowned self] in timerFired($0) })
+        init(slots: Int, bracketingIterations: Bool) throws {
+            loop = try EventLoop()
+            ios = .allocate(capacity: slots)
+            timers = .allocate(capacity: slots)
+            for slot in 0..<slots {
+                (ios + slot).initialize(to: PooledIOStorage())
+                (timers + slot).initialize(to: PooledTimerStorage())
+                PooledIO(ios + slot).prepare(slot: slot)
+                PooledTimer(timers + slot).prepare(slot: slot)
             }
-            return LoopCallbacks(
-                ioReady: { [unowned self] in ioReady($0, $1) }, timerFired: { [unowned self] in timerFired($0) },
-                iteration: { [unowned self] in
+            let ioReady: (Int, IOEvents) -> Void = { [unowned self] slot, events in
+                io.append((slot, events))
+                journal.append("io \(slot)")
+                loop.breakAll()
+            }
+            let timerFired: (Int) -> Void = { [unowned self] slot in
+                timersFired.append(slot)
+                journal.append("timer \(slot)")
+            }
+            callbacks = bracketingIterations
+                ? LoopCallbacks(ioReady: ioReady, timerFired: timerFired, iteration: { [unowned self] in
                     journal.append("began")
-                    loop?.invokePending()
+                    loop.invokePending()
                     journal.append("ended")
                 })
+                : LoopCallbacks(ioReady: ioReady, timerFired: timerFired)
+            loop.install(callbacks)
+        }
+
+        deinit {
+            ios.deallocate()
+            timers.deallocate()
         }
     }
 
     func testSlotNumbersTravelThroughTheWatcher() throws {
-        let loop = try EventLoop()
-        let recorder = Recorder()
-        recorder.loop = loop
-        let callbacks = recorder.callbacks(bracketingIterations: false)
-        loop.install(callbacks)
-        defer { withExtendedLifetime(callbacks) {} }
-        let ios = UnsafeMutablePointer<PooledIOStorage>.allocate(capacity: 3)
-        let timers = UnsafeMutablePointer<PooledTimerStorage>.allocate(capacity: 3)
-        defer { ios.deallocate(); timers.deallocate() }
-        for slot in 0..<3 {
-            (ios + slot).initialize(to: PooledIOStorage())
-            (timers + slot).initialize(to: PooledTimerStorage())
-            PooledIO(ios + slot).prepare(slot: slot)
-            PooledTimer(timers + slot).prepare(slot: slot)
-        }
-        PooledTimer(timers + 0).arm(inSeconds: 0.02, on: loop)
-        PooledTimer(timers + 2).arm(inSeconds: 0.01, on: loop)
+        let recorder = try Recorder(slots: 3, bracketingIterations: false)
+        let loop = recorder.loop
+        PooledTimer(recorder.timers + 0).arm(inSeconds: 0.02, on: loop)
+        PooledTimer(recorder.timers + 2).arm(inSeconds: 0.01, on: loop)
         loop.run()
-        XCTAssertEqual(recorder.timers, [2, 0])
+        XCTAssertEqual(recorder.timersFired, [2, 0])
 
         var fds: [Int32] = [0, 0]
         XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds), 0)
         defer { fds.forEach { Socket.close($0) } }
-        let io = PooledIO(ios + 1)
+        let io = PooledIO(recorder.ios + 1)
         io.watch(fd: fds[0], events: [.readable, .writable], on: loop)
         XCTAssertTrue(io.isActive)
         XCTAssertEqual(io.events, [.readable, .writable])
@@ -131,27 +133,14 @@ final class PooledWatcherTests: XCTestCase {
     }
 
     /// Both timers come due in one iteration and the socket is ready in a
-    /// later one; each iteration is bracketed once, around all of its
-    /// callbacks. (libev also runs its pending callbacks once when `ev_run`
-    /// starts, with nothing pending: that bracket is empty.)
-    func testIterationsAreBracketedAroundTheirCallbacks() throws {
-        let loop = try EventLoop()
-        let recorder = Recorder()
-        recorder.loop = loop
-        let callbacks = recorder.callbacks(bracketingIterations: true)
-        loop.install(callbacks)
-        defer { withExtendedLifetime(callbacks) {} }
-        let ios = UnsafeMutablePointer<PooledIOStorage>.allocate(capacity: 1)
-        let timers = UnsafeMutablePointer<PooledTimerStorage>.allocate(capacity: 2)
-        defer { ios.deallocate(); timers.deallocate() }
-        ios.initialize(to: PooledIOStorage())
-        PooledIO(ios).prepare(slot: 0)
-        for slot in 0..<2 {
-            (timers + slot).initialize(to: PooledTimerStorage())
-            PooledTimer(timers + slot).prepare(slot: slot)
-        }
-        PooledTimer(timers + 1).arm(inSeconds: 0.001, on: loop)
-        PooledTimer(timers + 0).arm(inSeconds: 0.002, on: loop)
+    /// later one; each iteration's callbacks run inside one call of the
+    /// iteration closure. (libev also runs its pending callbacks once when
+    /// `ev_run` starts, with nothing pending: that call is empty.)
+    func testEachIterationRunsInsideTheIterationClosure() throws {
+        let recorder = try Recorder(slots: 2, bracketingIterations: true)
+        let loop = recorder.loop
+        PooledTimer(recorder.timers + 1).arm(inSeconds: 0.001, on: loop)
+        PooledTimer(recorder.timers + 0).arm(inSeconds: 0.002, on: loop)
         usleep(20_000)
         loop.updateNow()
         loop.run()
@@ -161,9 +150,10 @@ final class PooledWatcherTests: XCTestCase {
         XCTAssertEqual(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds), 0)
         defer { fds.forEach { Socket.close($0) } }
         recorder.journal = []
-        PooledIO(ios).watch(fd: fds[0], events: .writable, on: loop)
+        PooledIO(recorder.ios).watch(fd: fds[0], events: .writable, on: loop)
         loop.run()
         XCTAssertEqual(recorder.journal, ["began", "ended", "began", "io 0", "ended"])
+        PooledIO(recorder.ios).stop(on: loop)
     }
 }
 
