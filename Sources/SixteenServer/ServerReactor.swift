@@ -62,11 +62,11 @@ final class ServerReactor<Handler: ProtocolHandler>: ServingReactor {
     private let sessionDuration: HistogramCells
     private let iterationDuration: HistogramCells
     /// Every connection's deadline, and the one timer that serves them all.
-    private let deadlines = DeadlineHeap()
+    let deadlines = DeadlineHeap()
     private var deadlineTimer: TimerWatcher!
     /// Where `deadlineTimer` is set to fire, if it is running.
     private var deadlineTimerTarget: Int64?
-    private var heartbeatTimer: TimerWatcher!
+    var heartbeatTimer: TimerWatcher!
     /// What the loop calls per event and per iteration (kept here: the loop
     /// holds it unretained).
     private var callbacks: LoopCallbacks!
@@ -98,10 +98,10 @@ final class ServerReactor<Handler: ProtocolHandler>: ServingReactor {
     let peerStorage = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: 1)
     var addressKeys: UnsafeMutablePointer<UInt64>?
     var addressKeyCapacity = 0
-    private var drainWatcher: AsyncWatcher!
-    private var abortWatcher: AsyncWatcher!
-    private var drainDeadline: TimerWatcher!
-    private(set) var draining = false
+    var drainWatcher: AsyncWatcher!
+    var abortWatcher: AsyncWatcher!
+    var drainDeadline: TimerWatcher!
+    var draining = false
 
     var drainWakeup: AsyncWakeup { drainWatcher.wakeup }
     var abortWakeup: AsyncWakeup { abortWatcher.wakeup }
@@ -311,7 +311,7 @@ final class ServerReactor<Handler: ProtocolHandler>: ServingReactor {
 
     /// Counts the session's end (none for a connection rejected before its
     /// session), lets the handler free what it holds, and closes.
-    private func finish(_ slot: Int, _ entry: Entry, _ outcome: SessionOutcome?) {
+    func finish(_ slot: Int, _ entry: Entry, _ outcome: SessionOutcome?) {
         handler.closing(&entry.pointee.session, outcome, ConnectionInfo(fd: entry.pointee.fd), now: now)
         if let outcome {
             sessionCells.add(Int(outcome.rawValue))
@@ -381,80 +381,6 @@ final class ServerReactor<Handler: ProtocolHandler>: ServingReactor {
         let end = MonotonicClock.nanoseconds()
         iterationDuration.record(end - now.nanoseconds)
         metrics.lastIterationEnd.store(end, ordering: .relaxed)
-    }
-
-    /// Once a second, whatever else happens: the loop turns (so a health
-    /// check can tell a stalled loop from an idle one), and rate-limited
-    /// warnings say what they held back.
-    private func heartbeat() {
-        warnings.tick(now: now.nanoseconds)
-        handler.heartbeat(now: now.nanoseconds)
-        giveBackMemoryAfterAFlood()
-    }
-
-    /// Heartbeats a chunk of the connection table must stay empty before it
-    /// is given back: long enough that a table breathing with the load keeps
-    /// its chunks (and serving allocates nothing), short enough that memory
-    /// comes back soon after a flood.
-    static var emptyBeatsBeforeRelease: Int { 5 }
-
-    /// Chunks of the connection table empty for a while go back to the
-    /// allocator, the deadline heap and side tables shrink to match, and the
-    /// allocator hands free pages back to the kernel.
-    private func giveBackMemoryAfterAFlood() {
-        guard table.shrink(afterEmptyBeats: Self.emptyBeatsBeforeRelease) else { return }
-        deadlines.shrink(slotCapacity: table.capacity)
-        if let keys = addressKeys, addressKeyCapacity > table.capacity {
-            let smaller = UnsafeMutablePointer<UInt64>.allocate(capacity: table.capacity)
-            smaller.moveInitialize(from: keys, count: table.capacity)
-            keys.deallocate()
-            addressKeys = smaller
-            addressKeyCapacity = table.capacity
-        }
-        returnFreeMemoryToTheSystem()
-    }
-
-    // MARK: Stopping
-
-    /// Stops accepting; sessions in flight get `shutdownTimeout` to finish.
-    private func beginDrain() {
-        guard !draining else { return }
-        draining = true
-        acceptWhatWaits()
-        closeListener()
-        if table.activeCount == 0 {
-            endDrain()
-        } else {
-            drainDeadline.start(after: Double(settings.shutdownTimeout.nanoseconds) / 1e9)
-        }
-    }
-
-    /// Closes every session at once and stops.
-    private func abortNow() {
-        draining = true
-        closeListener()
-        abortRemaining()
-    }
-
-    private func abortRemaining() {
-        table.forEachActive { slot in
-            let entry = table[slot]
-            if debugEnabled { logger.debug("Session \(ConnectionInfo(fd: entry.pointee.fd).peer) aborted at shutdown") }
-            finish(slot, entry, .aborted)
-        }
-        endDrain()
-    }
-
-    private func endDrain() {
-        drainDeadline.stop()
-        drainWatcher.stop()
-        abortWatcher.stop()
-        resumeWatcher.stop()
-        heartbeatTimer.stop()
-        let time = MonotonicClock.nanoseconds()
-        warnings.flush(now: time)
-        handler.stopping(now: time)
-        loop.breakAll()
     }
 
     private func logAccepted(_ connection: ConnectionInfo) {
