@@ -31,20 +31,22 @@ final class LoadWorker {
     let loop: EventLoop
     let counters = LoadCounters()
     let configuration: LoadConfiguration
-    private let target: SocketAddress
-    private let slots: UnsafeMutablePointer<LoadSlot>
-    private let slotCount: Int
+    let target: SocketAddress
+    let slots: UnsafeMutablePointer<LoadSlot>
+    let slotCount: Int
     private let pattern: UnsafeMutableRawBufferPointer
     private let readBuffer: UnsafeMutableRawBufferPointer
     /// Sessions this worker may still start (for `-n`), nil for `-d`.
-    private var quota: Int?
+    var quota: Int?
     private var startedAt = Instant.zero
     private var measureFrom = Instant.zero
-    private var stopStartingAt = Instant(nanoseconds: .max)
-    private var live = 0
-    private var waiting = 0
+    var stopStartingAt = Instant(nanoseconds: .max)
+    /// The run's end, and the latest a late session may still start.
+    var lateStartLimit = Instant(nanoseconds: .max)
+    var live = 0
+    var waiting = 0
     /// Inside `begin`: a session that ends now must not start the next one recursively.
-    private var beginning = false
+    var beginning = false
     private var stopWatcher: AsyncWatcher!
     private var stopTimer: TimerWatcher!
     /// What the loop calls per event (kept here: the loop holds it
@@ -136,123 +138,21 @@ final class LoadWorker {
         if live > 0 || waiting > 0 { loop.run() }
     }
 
-    private func setWaiting(_ entry: UnsafeMutablePointer<LoadSlot>, _ value: Bool) {
+    func setWaiting(_ entry: UnsafeMutablePointer<LoadSlot>, _ value: Bool) {
         guard entry.pointee.waitingToStart != value else { return }
         entry.pointee.waitingToStart = value
         waiting += value ? 1 : -1
     }
 
     @inline(__always)
-    private var now: Instant { Instant(nanoseconds: MonotonicClock.nanoseconds()) }
+    var now: Instant { Instant(nanoseconds: MonotonicClock.nanoseconds()) }
 
-    private static func io(_ entry: UnsafeMutablePointer<LoadSlot>) -> PooledIO {
+    static func io(_ entry: UnsafeMutablePointer<LoadSlot>) -> PooledIO {
         PooledIO((UnsafeMutableRawPointer(entry) + MemoryLayout<LoadSlot>.offset(of: \LoadSlot.io)!).assumingMemoryBound(to: PooledIOStorage.self))
     }
 
-    private static func timer(_ entry: UnsafeMutablePointer<LoadSlot>) -> PooledTimer {
+    static func timer(_ entry: UnsafeMutablePointer<LoadSlot>) -> PooledTimer {
         PooledTimer((UnsafeMutableRawPointer(entry) + MemoryLayout<LoadSlot>.offset(of: \LoadSlot.timer)!).assumingMemoryBound(to: PooledTimerStorage.self))
-    }
-
-    // MARK: Starting sessions
-
-    /// Whether a session meant to start at `time` may start now: within the
-    /// quota, meant for the run's time, and, however late the loop is, not
-    /// after the run is over (plus a little grace for a late timer): a
-    /// server that cannot keep up with `--rate` does not make the run last
-    /// longer than `-d` (as in wrk2); what it could not start is dropped.
-    private func mayStart(at time: Instant) -> Bool {
-        if let quota, quota <= 0 { return false }
-        // Idle: every connection opens once, however long opening them all
-        // takes (the hold begins for each as it opens; the release is common).
-        if case .idle = configuration.mode { return counters.started.load(ordering: .relaxed) < slotCount }
-        return time < stopStartingAt && now < lateStartLimit
-    }
-
-    /// The run's end, and the latest a late session may still start.
-    private var lateStartLimit = Instant(nanoseconds: .max)
-
-    /// Open loop: start at the intended time, or at once if it has passed.
-    private func schedule(_ index: Int) {
-        let entry = slots + index
-        let time = now
-        // Open loop: a session belongs to the run if its intended start does,
-        // however late the loop gets to it.
-        guard mayStart(at: entry.pointee.intendedStart) else {
-            retire(index)
-            return
-        }
-        if entry.pointee.intendedStart <= time {
-            begin(index, intended: entry.pointee.intendedStart)
-        } else {
-            setWaiting(entry, true)
-            Self.timer(entry).arm(inSeconds: time.seconds(until: entry.pointee.intendedStart), on: loop)
-        }
-    }
-
-    private func begin(_ index: Int, intended: Instant) {
-        let entry = slots + index
-        let time = now
-        guard mayStart(at: intended) else {
-            retire(index)
-            return
-        }
-        if quota != nil { quota! -= 1 }
-        setWaiting(entry, false)
-        // Closed loop: the intended start is the actual one, so both tags of
-        // the interval log hold the same data, to the nanosecond.
-        entry.pointee.intendedStart = configuration.rate == nil ? time : intended
-        entry.pointee.actualStart = time
-        entry.pointee.session = LoadSession(mode: configuration.mode, timeout: configuration.timeout)
-        entry.pointee.writeBlocked = false
-        counters.add(counters.started)
-        counters.add(counters.inFlight)
-        live += 1
-        beginning = true
-        defer { beginning = false }
-        perform(entry.pointee.session.started(now: time), index)
-        let fd: Int32
-        do {
-            fd = try Socket.makeTCP(family: target.family)
-        } catch {
-            perform(entry.pointee.session.connectFailed(refused: false), index)
-            return
-        }
-        entry.pointee.fd = fd
-        if !configuration.sources.isEmpty {
-            let source = configuration.sources[entry.pointee.globalIndex % configuration.sources.count]
-            Socket.bindAddressWithoutPort(fd)
-            if source.withSockAddr({ bind(fd, $0, $1) }) != 0 {
-                perform(entry.pointee.session.connectFailed(refused: false), index)
-                return
-            }
-        }
-        if let error = Socket.startConnect(fd, to: target) {
-            perform(entry.pointee.session.connectFailed(refused: error == .connectionRefused), index)
-            return
-        }
-        entry.pointee.connecting = true
-        Self.io(entry).watch(fd: fd, events: .writable, on: loop)
-    }
-
-    private func retire(_ index: Int) {
-        let entry = slots + index
-        guard !entry.pointee.retired else { return }
-        countDropped(entry)
-        entry.pointee.retired = true
-        setWaiting(entry, false)
-        Self.timer(entry).stop(on: loop)
-        if live == 0 && waiting == 0 { loop.breakAll() }
-    }
-
-    /// The duration is over: no new sessions; idle connections run their exchange now.
-    private func stopStarting() {
-        // A waiting session whose intended start fell inside the run still
-        // starts: when the loop is late, its timer may fire after this one.
-        for index in 0..<slotCount where slots[index].waitingToStart && slots[index].intendedStart >= stopStartingAt {
-            retire(index)
-        }
-        if case .idle = configuration.mode { releaseIdle() }
-        if live == 0 && waiting == 0 { loop.breakAll() }
     }
 
     // MARK: Events
@@ -302,7 +202,7 @@ final class LoadWorker {
         perform(entry.pointee.session.timerFired(now: now), index)
     }
 
-    private func perform(_ action: LoadAction, _ index: Int) {
+    func perform(_ action: LoadAction, _ index: Int) {
         let entry = slots + index
         var action = action
         while true {
@@ -420,42 +320,4 @@ final class LoadWorker {
         Self.timer(entry).arm(inSeconds: now.seconds(until: time), on: loop)
     }
 
-    // MARK: Ending
-
-    /// Idle mode: every held connection may now run its exchange.
-    /// Their latency runs from the release, not from the connect: the hold is
-    /// the run's design, not the server's delay.
-    private func releaseIdle() {
-        for index in 0..<slotCount where slots[index].fd >= 0 {
-            let time = now
-            slots[index].intendedStart = time
-            slots[index].actualStart = time
-            perform(slots[index].session.releasedToSend(now: time), index)
-        }
-    }
-
-    /// Sessions this connection was to start and never will: in the open
-    /// loop, every intended start before the end that has not come; with a
-    /// quota, the quota's share it did not reach (counted by the generator).
-    private func countDropped(_ entry: UnsafeMutablePointer<LoadSlot>) {
-        guard let rate = configuration.rate, configuration.duration != nil,
-              entry.pointee.intendedStart < stopStartingAt, stopStartingAt.nanoseconds != .max else { return }
-        let interval = Double(configuration.connections) / rate * 1e9
-        let span = Double(stopStartingAt.nanoseconds - entry.pointee.intendedStart.nanoseconds)
-        counters.add(counters.dropped, Int((span / interval).rounded(.up)))
-    }
-
-    /// The hard deadline: whatever is in flight is unfinished.
-    private func abandonAll() {
-        stopStartingAt = .zero
-        quota = 0
-        for index in 0..<slotCount {
-            if slots[index].fd >= 0 {
-                perform(slots[index].session.abandoned(), index)
-            } else if slots[index].waitingToStart {
-                retire(index)
-            }
-        }
-        loop.breakAll()
-    }
 }
