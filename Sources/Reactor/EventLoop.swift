@@ -1,8 +1,8 @@
 import CLibEv
 
 /// What a loop calls on its hot path: the events of the watchers embedded in
-/// pooled memory (`PooledIO`, `PooledTimer`), by slot, and, if given, a call
-/// before and after each iteration's callbacks. One set per loop
+/// pooled memory (`PooledIO`, `PooledTimer`), by slot, and, if given, the
+/// closure that runs each whole iteration. One set per loop
 /// (`EventLoop.install`); its owner keeps it for as long as the loop runs.
 ///
 /// Closures in `let`s of an object the loop holds unretained, so each event
