@@ -1,17 +1,25 @@
 import CLibEv
 
-// Each watcher's C callback borrows the watcher it was handed
-// (`_withUnsafeGuaranteedRef`) instead of retaining it for the call: a
-// started watcher is alive (its deinit stops it first), and a listener's
-// callback runs once per accepting wake-up.
+// The timer, signal and async watchers' C callbacks hold the watcher they
+// were handed for the length of the call (`takeUnretainedValue` retains
+// it), so a handler may drop the last reference to its own watcher. The
+// I/O watcher's callback runs on every accepting wake-up of a listener, so
+// it borrows its watcher instead, and traps if the handler lets it go.
 
 /// A stand-alone I/O watcher for the few long-lived descriptors of a loop
-/// (listeners). Its callback is a closure set once; calling it allocates
-/// nothing. For per-connection watchers use `PooledIO`.
+/// (listeners). Its callback is a closure set once; calling it allocates and
+/// counts nothing: the watcher is lent to the call, not retained. So a
+/// handler must not release the last reference to its own watcher (stop it
+/// and let it go later); if one does, the watcher's deinit traps rather
+/// than free the handler while it runs. For per-connection watchers use
+/// `PooledIO`.
 public final class IOWatcher {
     private let raw: UnsafeMutablePointer<ev_io>
     private let loop: EventLoop
     private let handler: (IOEvents) -> Void
+    /// Whether `handler` is running. One thread; no access spans a call
+    /// that could reach it again.
+    @exclusivity(unchecked) private var calling = false
 
     public init(loop: EventLoop, fd: Int32, events: IOEvents, handler: @escaping (IOEvents) -> Void) {
         self.loop = loop
@@ -20,13 +28,16 @@ public final class IOWatcher {
         raw.initialize(to: ev_io())
         sixteen_ev_io_init(raw, { _, watcher, revents in
             Unmanaged<IOWatcher>.fromOpaque(watcher!.pointee.data!)._withUnsafeGuaranteedRef { this in
+                this.calling = true
                 this.handler(IOEvents(rawValue: revents))
+                this.calling = false
             }
         }, fd, events.rawValue)
         raw.pointee.data = Unmanaged.passUnretained(self).toOpaque()
     }
 
     deinit {
+        precondition(!calling, "an IOWatcher's handler released its own watcher: stop it instead, and let it go later")
         ev_io_stop(loop.raw, raw)
         raw.deallocate()
     }
@@ -48,7 +59,7 @@ public final class TimerWatcher {
         raw = .allocate(capacity: 1)
         raw.initialize(to: ev_timer())
         sixteen_ev_timer_init(raw, { _, watcher, _ in
-            Unmanaged<TimerWatcher>.fromOpaque(watcher!.pointee.data!)._withUnsafeGuaranteedRef { $0.handler() }
+            Unmanaged<TimerWatcher>.fromOpaque(watcher!.pointee.data!).takeUnretainedValue().handler()
         }, 0, 0)
         raw.pointee.data = Unmanaged.passUnretained(self).toOpaque()
     }
@@ -82,9 +93,8 @@ public final class SignalWatcher {
         raw = .allocate(capacity: 1)
         raw.initialize(to: ev_signal())
         sixteen_ev_signal_init(raw, { _, watcher, _ in
-            Unmanaged<SignalWatcher>.fromOpaque(watcher!.pointee.data!)._withUnsafeGuaranteedRef { this in
-                this.handler(watcher!.pointee.signum)
-            }
+            let this = Unmanaged<SignalWatcher>.fromOpaque(watcher!.pointee.data!).takeUnretainedValue()
+            this.handler(watcher!.pointee.signum)
         }, signal)
         raw.pointee.data = Unmanaged.passUnretained(self).toOpaque()
     }
@@ -111,7 +121,7 @@ public final class AsyncWatcher {
         raw = .allocate(capacity: 1)
         raw.initialize(to: ev_async())
         sixteen_ev_async_init(raw) { _, watcher, _ in
-            Unmanaged<AsyncWatcher>.fromOpaque(watcher!.pointee.data!)._withUnsafeGuaranteedRef { $0.handler() }
+            Unmanaged<AsyncWatcher>.fromOpaque(watcher!.pointee.data!).takeUnretainedValue().handler()
         }
         raw.pointee.data = Unmanaged.passUnretained(self).toOpaque()
     }

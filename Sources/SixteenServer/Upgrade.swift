@@ -117,11 +117,12 @@ final class Upgrade {
         finish()
     }
 
+    /// Stops both watchers but keeps them: `finish` runs inside their own
+    /// callbacks, and an `IOWatcher` must outlive its handler's call. The
+    /// next upgrade replaces them.
     private func finish() {
         watcher?.stop()
         deadline?.stop()
-        watcher = nil
-        deadline = nil
         if readEnd >= 0 { Glibc.close(readEnd) }
         readEnd = -1
         child = 0
